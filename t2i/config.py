@@ -1,0 +1,407 @@
+"""Frozen experiment configuration for t2i.
+
+One `ExperimentConfig` describes a run completely: the model, the caption text
+handling, the data protocol and the optimisation. It is written as
+`config.json` into every run directory before the first training step and is
+copied beside every exported artifact, so that anything t2i produces can be
+rebuilt from its config alone.
+
+Named presets:
+
+* `mnist_captions`: the paper's MNIST-with-captions model (60x60x1, T=32,
+  8x8 read/write grids, 300-unit inference and generator LSTMs, 150-d latent,
+  2x128 caption BiLSTM, 512-d alignment, batch 100, RMSProp 1e-3).
+* `coco_32`: the paper's Microsoft COCO model (32x32x3, grids 9, LSTMs 550,
+  latent 275).
+* `tiny`: a few units and T=3, for tests and smoke runs.
+
+Every field can be overridden with a dotted key, e.g.
+`config.override({"model.num_steps": 8, "train.epochs": 3})`, which is what
+the command line's `--model.num_steps 8` flags do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any, Callable, Mapping
+
+from t2i.errors import T2IError
+
+# The 22 words of MNIST with captions (spec section 9.1), in the order of the
+# original dictionary. Index 0 of the lookup is padding and index 1 the
+# out-of-vocabulary token, so word ids are shifted by 2.
+MNIST_CAPTION_WORDS: tuple[str, ...] = tuple(str(d) for d in range(10)) + (
+    "the", "digit", "is", "on", "at", "left", "right", "bottom", "top",
+    "of", "image", ".",
+)
+
+CONDITIONINGS = ("align", "mean")
+DATASETS = ("mnist_captions", "coco")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of alignDRAW.
+
+    Attributes:
+        image_height: canvas height in pixels.
+        image_width: canvas width in pixels.
+        channels: 1 (grey) or 3 (RGB).
+        num_steps: T, the number of drawing steps.
+        read_size: N of the read attention grid (N x N glimpse per channel).
+        write_size: N of the write attention grid.
+        encoder_units: units of the inference LSTM.
+        decoder_units: units of the generative LSTM.
+        latent_dim: size of z_t.
+        caption_units: units per direction of the caption BiLSTM.
+        caption_embedding_dim: 0 feeds one-hot words straight into the
+            BiLSTM gates, as the paper does; a positive value puts a learned
+            embedding of that width in front (cheaper for large vocabularies).
+        align_units: width of the alignment MLP.
+        conditioning: "align" (alignDRAW: s_t is attention over the words,
+            driven by the generator's previous state) or "mean"
+            (noalignDRAW: s_t is the masked mean of the word states, the same
+            fixed vector at every step).
+        canvas_init: initial value of the learned canvas c_0 (logits);
+            -10 (black) for MNIST, 0 (grey) for COCO, as in the original code.
+        init_stddev: standard deviation of the N(0, sigma^2) weight init.
+    """
+
+    image_height: int = 60
+    image_width: int = 60
+    channels: int = 1
+    num_steps: int = 32
+    read_size: int = 8
+    write_size: int = 8
+    encoder_units: int = 300
+    decoder_units: int = 300
+    latent_dim: int = 150
+    caption_units: int = 128
+    caption_embedding_dim: int = 0
+    align_units: int = 512
+    conditioning: str = "align"
+    canvas_init: float = -10.0
+    init_stddev: float = 0.01
+
+    def __post_init__(self):
+        for name in ("image_height", "image_width", "num_steps", "encoder_units",
+                     "decoder_units", "latent_dim", "caption_units", "align_units"):
+            _require(getattr(self, name) >= 1, f"model.{name} must be >= 1, got {getattr(self, name)}")
+        _require(self.channels in (1, 3), f"model.channels must be 1 or 3, got {self.channels}")
+        _require(self.read_size >= 2 and self.write_size >= 2,
+                 "model.read_size and model.write_size must be >= 2")
+        _require(self.caption_embedding_dim >= 0, "model.caption_embedding_dim must be >= 0")
+        _require(self.conditioning in CONDITIONINGS,
+                 f"model.conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}")
+        _require(self.init_stddev > 0, "model.init_stddev must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+    """Caption normalisation and vocabulary.
+
+    Attributes:
+        vocabulary: the words, without the padding and OOV entries (the
+            lookup adds both: id 0 is padding, id 1 is `oov_token`).
+        max_caption_length: longest caption, in tokens, that the model takes;
+            longer captions are rejected with an error.
+        oov_token: the token that unknown words map to.
+    """
+
+    vocabulary: tuple[str, ...] = MNIST_CAPTION_WORDS
+    max_caption_length: int = 16
+    oov_token: str = "[UNK]"
+
+    def __post_init__(self):
+        _require(self.max_caption_length >= 1, "text.max_caption_length must be >= 1")
+        _require(len(set(self.vocabulary)) == len(self.vocabulary), "text.vocabulary has duplicate words")
+        _require(self.oov_token not in self.vocabulary and "" not in self.vocabulary,
+                 "text.vocabulary must not contain the OOV token or the empty string")
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the id space: padding + OOV + words."""
+        return len(self.vocabulary) + 2
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Data protocol.
+
+    Attributes:
+        dataset: "mnist_captions", or "coco" (declared for the `coco_32`
+            preset; its input pipeline is not implemented yet).
+        mnist_source: "auto" (a cached full MNIST from Keras, else a download
+            attempt, else the bundled 10k subset), "keras" (full MNIST, fail
+            if it cannot be had), "bundled" (the bundled 10k subset), or a
+            path to an `.npz` in Keras' `mnist.npz` layout.
+        validation_fraction: fraction of the MNIST training digits kept apart
+            to build validation composites.
+        examples_per_epoch: training composites generated afresh per epoch.
+        validation_examples: validation composites, generated once per epoch
+            from the validation digits (the same set every epoch).
+        test_examples: test composites, built only from MNIST test digits.
+        held_out: compositions never shown in training or validation, e.g.
+            "2 left of 9", "6 above 2", "4 top left" (see
+            `t2i.data.mnist_captions.parse_composition`).
+        num_held_out: if `held_out` is empty, draw this many compositions
+            by `held_out_seed` instead.
+        held_out_seed: seed for drawing held-out compositions.
+        seed: seed of the data stream (composites, shuffling).
+    """
+
+    dataset: str = "mnist_captions"
+    mnist_source: str = "auto"
+    validation_fraction: float = 1.0 / 6.0
+    examples_per_epoch: int = 10000
+    validation_examples: int = 10000
+    test_examples: int = 10000
+    held_out: tuple[str, ...] = (
+        "2 left of 9", "6 left of 3", "6 above 2", "2 above 4",
+        "4 top left", "5 top right", "8 bottom left", "9 bottom right",
+    )
+    num_held_out: int = 0
+    held_out_seed: int = 0
+    seed: int = 0
+
+    def __post_init__(self):
+        _require(self.dataset in DATASETS,
+                 f"data.dataset must be one of {DATASETS}, got {self.dataset!r}")
+        _require(0.0 < self.validation_fraction < 1.0, "data.validation_fraction must be in (0, 1)")
+        for name in ("examples_per_epoch", "validation_examples", "test_examples"):
+            _require(getattr(self, name) >= 1, f"data.{name} must be >= 1")
+        _require(self.num_held_out >= 0, "data.num_held_out must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation.
+
+    The optimiser is the original code's RMSProp: per-tensor gradient norm
+    clipping at `clipnorm`, r <- rho r + (1 - rho) g^2,
+    theta <- theta - lr g / sqrt(r + epsilon). Keras' RMSprop computes exactly
+    this (epsilon inside the square root) with `clipnorm` clipping each
+    gradient tensor separately.
+
+    Attributes:
+        batch_size: examples per step.
+        learning_rate: initial learning rate.
+        rho: RMSProp decay.
+        epsilon: RMSProp epsilon (inside the square root).
+        clipnorm: per-tensor gradient norm clip.
+        epochs: number of epochs.
+        steps_per_epoch: 0 means examples_per_epoch // batch_size.
+        lr_decay_epochs: epochs (0-based) from which the learning rate is
+            multiplied by another `lr_decay_factor` (paper: 110 of 150 for
+            MNIST).
+        lr_decay_factor: the factor.
+        validation_steps: 0 means all validation batches.
+        seed: seed of the model's initialisation and training noise.
+        jit_compile: compile the train step with XLA.
+        sample_every: write a sample grid every this many epochs (0: never).
+    """
+
+    batch_size: int = 100
+    learning_rate: float = 1e-3
+    rho: float = 0.9
+    epsilon: float = 1e-6
+    clipnorm: float = 10.0
+    epochs: int = 150
+    steps_per_epoch: int = 0
+    lr_decay_epochs: tuple[int, ...] = (110,)
+    lr_decay_factor: float = 0.1
+    validation_steps: int = 0
+    seed: int = 0
+    jit_compile: bool = False
+    sample_every: int = 1
+
+    def __post_init__(self):
+        _require(self.batch_size >= 1, "train.batch_size must be >= 1")
+        _require(self.learning_rate > 0, "train.learning_rate must be > 0")
+        _require(0.0 <= self.rho < 1.0, "train.rho must be in [0, 1)")
+        _require(self.clipnorm > 0, "train.clipnorm must be > 0")
+        _require(self.epochs >= 1, "train.epochs must be >= 1")
+        _require(self.steps_per_epoch >= 0, "train.steps_per_epoch must be >= 0")
+        _require(self.validation_steps >= 0, "train.validation_steps must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole run: `name`, `model`, `text`, `data` and `train`."""
+
+    name: str = "mnist_captions"
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    text: TextConfig = dataclasses.field(default_factory=TextConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        if self.data.dataset == "mnist_captions":
+            _require((self.model.image_height, self.model.image_width, self.model.channels) == (60, 60, 1),
+                     "mnist_captions composites are 60x60x1: set model.image_height, "
+                     "model.image_width and model.channels to 60, 60, 1")
+            missing = set(MNIST_CAPTION_WORDS) - set(self.text.vocabulary)
+            _require(not missing, f"text.vocabulary lacks MNIST caption words: {sorted(missing)}")
+            _require(self.text.max_caption_length >= 12,
+                     "text.max_caption_length must be >= 12 for MNIST captions")
+
+    # --- serialisation -------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ExperimentConfig":
+        return _from_dict(cls, d, prefix="")
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExperimentConfig":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise T2IError(f"config is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+    def save(self, path) -> None:
+        with open(path, "w") as f:
+            f.write(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path) -> "ExperimentConfig":
+        try:
+            with open(path) as f:
+                return cls.from_json(f.read())
+        except OSError as e:
+            raise T2IError(f"cannot read config {path}: {e.strerror}") from None
+
+    # --- overrides -------------------------------------------------------
+    def override(self, overrides: Mapping[str, Any]) -> "ExperimentConfig":
+        """Returns a copy with dotted keys replaced ("model.num_steps": 3).
+
+        String values are parsed into the field's type, so command-line text
+        can be passed directly.
+        """
+        d = self.to_dict()
+        for key, value in overrides.items():
+            path = key.split(".")
+            field_type = field_types().get(key)
+            if field_type is None:
+                raise T2IError(f"unknown config field {key!r}; known fields: {', '.join(sorted(field_types()))}")
+            node = d
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = parse_value(value, field_type, key) if isinstance(value, str) else value
+        return ExperimentConfig.from_dict(d)
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise T2IError(message)
+
+
+def _from_dict(cls, d, prefix):
+    if not isinstance(d, Mapping):
+        raise T2IError(f"config section {prefix or '<root>'} must be an object")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise T2IError(f"unknown config field(s) {sorted(prefix + u for u in unknown)}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in d:
+            continue
+        value, hint = d[f.name], hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[f.name] = _from_dict(hint, value, prefix + f.name + ".")
+        elif typing.get_origin(hint) is tuple:
+            if not isinstance(value, (list, tuple)):
+                raise T2IError(f"config field {prefix + f.name} must be a list")
+            kwargs[f.name] = tuple(value)
+        else:
+            kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def field_types() -> dict[str, Any]:
+    """Dotted field name -> type hint, for every overridable field."""
+    out = {"name": str}
+    hints = typing.get_type_hints(ExperimentConfig)
+    for section in ("model", "text", "data", "train"):
+        sub = hints[section]
+        for key, hint in typing.get_type_hints(sub).items():
+            out[f"{section}.{key}"] = hint
+    return out
+
+
+def parse_value(text: str, hint, key: str = "value"):
+    """Parses command-line text into a config field's type."""
+    try:
+        if hint is bool:
+            low = text.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if hint in (int, float, str):
+            return hint(text)
+        if typing.get_origin(hint) is tuple:
+            item = typing.get_args(hint)[0]
+            parts = [p.strip() for p in text.split(",") if p.strip()]
+            return tuple(item(p) for p in parts)
+    except ValueError:
+        raise T2IError(f"cannot parse {text!r} as {getattr(hint, '__name__', hint)} for {key}") from None
+    raise T2IError(f"cannot set {key} from the command line")
+
+
+# --- presets -------------------------------------------------------------
+
+def mnist_captions() -> ExperimentConfig:
+    """The paper's MNIST-with-captions configuration."""
+    return ExperimentConfig(name="mnist_captions")
+
+
+def coco_32() -> ExperimentConfig:
+    """The paper's 32x32 COCO architecture.
+
+    The COCO input pipeline is not built yet: training with this preset fails
+    with a clear error, but the model can be built and benchmarked.
+    """
+    return ExperimentConfig(
+        name="coco_32",
+        model=ModelConfig(image_height=32, image_width=32, channels=3, read_size=9, write_size=9,
+                          encoder_units=550, decoder_units=550, latent_dim=275, canvas_init=0.0),
+        text=TextConfig(vocabulary=MNIST_CAPTION_WORDS, max_caption_length=32),
+        data=DataConfig(dataset="coco", held_out=()),
+        train=TrainConfig(epochs=18, lr_decay_epochs=(11,)),
+    )
+
+
+def tiny() -> ExperimentConfig:
+    """A few units and T=3: for unit tests and smoke runs."""
+    return ExperimentConfig(
+        name="tiny",
+        model=ModelConfig(num_steps=3, read_size=3, write_size=3, encoder_units=16,
+                          decoder_units=16, latent_dim=4, caption_units=8, align_units=16),
+        data=DataConfig(examples_per_epoch=64, validation_examples=32, test_examples=32),
+        train=TrainConfig(batch_size=8, epochs=2, lr_decay_epochs=(), sample_every=1),
+    )
+
+
+PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
+    "mnist_captions": mnist_captions,
+    "coco_32": coco_32,
+    "tiny": tiny,
+}
+
+
+def get_preset(name: str) -> ExperimentConfig:
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise T2IError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}") from None

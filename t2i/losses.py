@@ -1,0 +1,24 @@
+"""Loss terms of the variational lower bound, as pure functions (spec section 6)."""
+
+from keras import ops
+
+
+def gaussian_kl(mu_q, log_sigma_q, mu_p, log_sigma_p):
+    """KL(N(mu_q, sigma_q^2) || N(mu_p, sigma_p^2)), summed over the last axis.
+
+    = 1/2 sum[ -1 + ((mu_q - mu_p)^2 + sigma_q^2) / sigma_p^2 - 2 log sigma_q + 2 log sigma_p ]
+    """
+    inv_var_p = ops.exp(-2.0 * log_sigma_p)
+    terms = (ops.square(mu_q - mu_p) + ops.exp(2.0 * log_sigma_q)) * inv_var_p \
+        - 1.0 - 2.0 * log_sigma_q + 2.0 * log_sigma_p
+    return 0.5 * ops.sum(terms, axis=-1)
+
+
+def bernoulli_nll(logits, targets):
+    """-log Bernoulli(targets; sigmoid(logits)) summed over all but the batch axis.
+
+    Targets are intensities in [0, 1] (no binarisation, as in the original
+    code). Computed stably: max(l, 0) - l x + log(1 + exp(-|l|)).
+    """
+    per_pixel = ops.relu(logits) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
+    return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)

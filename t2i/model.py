@@ -1,0 +1,312 @@
+"""alignDRAW: a conditional DRAW that attends over the caption's words.
+
+Mansimov, Parisotto, Ba, Salakhutdinov, "Generating Images from Captions with
+Attention", ICLR 2016 (arXiv 1511.02793); DRAW: Gregor et al. 2015. Equation
+and section numbers in comments refer to `shared/docs/alignDRAW-spec.md`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+from keras import ops
+
+from t2i.layers import (CaptionAlignment, CaptionEncoder, DrawReadAttention, DrawWriteAttention,
+                        LearnedPrior, LSTMCell, PosteriorHead)
+from t2i.layers.alignment import masked_mean
+from t2i.losses import bernoulli_nll, gaussian_kl
+
+
+@keras.saving.register_keras_serializable(package="t2i")
+class AlignDRAW(keras.Model):
+    """alignDRAW, trained by maximising the variational lower bound.
+
+    One training example is a caption and an image. At every step t = 1..T
+    (spec 4.5):
+
+        x_hat = x - sigmoid(c_{t-1})
+        r_t   = read(x, x_hat; h^gen_{t-1})
+        s_t   = align(h^lang, h^gen_{t-1})          # or the mean word state
+        h^enc_t = LSTM_enc(h^enc_{t-1}, [r_t, h^gen_{t-1}])
+        z_t ~ Q(Z_t | h^enc_t);   KL_t against the prior carried from t-1
+        h^gen_t = LSTM_gen(h^gen_{t-1}, [z_t, s_t])
+        prior for t+1 = tanh(W_p h^gen_t + b_p)    # N(0, I) at t = 1
+        c_t = c_{t-1} + write(h^gen_t)
+
+    and the loss is the negative lower bound in nats per image,
+    sum_pixels BCE(sigmoid(c_T), x) + sum_t KL_t, averaged over the batch.
+    Generation drops the inference network and samples z_t from the prior.
+
+    Training uses Keras' own `train_step`/`test_step` on every backend: this
+    class supplies `compute_loss` (the negative bound) and `compute_metrics`
+    (its reconstruction and KL parts), so `fit` and `evaluate` report `loss`,
+    `reconstruction_loss` and `kl_loss`, all in nats per image, without
+    backend-specific gradient code.
+
+    Args:
+        vocab_size: size of the caption id space (0 = padding, 1 = OOV).
+        image_height, image_width, channels: canvas geometry.
+        num_steps: T.
+        read_size, write_size: N of the read and write grids.
+        encoder_units, decoder_units: inference and generator LSTM units.
+        latent_dim: size of z_t.
+        caption_units: caption BiLSTM units per direction.
+        caption_embedding_dim: 0 for one-hot words into the BiLSTM (paper).
+        align_units: alignment MLP width.
+        conditioning: "align" (alignDRAW) or "mean" (noalignDRAW: the masked
+            mean of the word states, the same vector at every step).
+        canvas_init: initial value of the learned canvas c_0 (logits).
+        init_stddev: N(0, s^2) weight initialisation.
+        seed: seed of the training noise.
+
+    Call arguments:
+        inputs: dict with "tokens" (int [B, L]) and
+            - "images" (float [B, H, W, C] in [0, 1]): the inference path
+              (training, evaluation); optional "noise" [B, T, latent], else
+              drawn from the model's seed generator; or
+            - no "images" but "noise" [B, T, latent]: generation from the
+              prior (see `sample`), which is what `predict` runs.
+        trace: also return per-step canvases and generator states.
+
+    Returns (inference path):
+        dict with "logits" [B, H, W, C] (c_T), "reconstruction" [B],
+        "kl" [B, T], "alignments" [B, T, L]; with `trace`, "canvases"
+        [B, T, H, W, C] (logits c_1..c_T) and "decoder_states" [B, T, units].
+
+    Example:
+
+        model = AlignDRAW.from_config_dataclass(t2i.config.tiny())
+        model.compile(optimizer=keras.optimizers.RMSprop(1e-3))
+        model.fit(dataset)  # elements {"images": ..., "tokens": ...}
+        out = model.generate(tokens, seeds=[0, 1])
+    """
+
+    def __init__(self, vocab_size: int, image_height: int = 60, image_width: int = 60,
+                 channels: int = 1, num_steps: int = 32, read_size: int = 8, write_size: int = 8,
+                 encoder_units: int = 300, decoder_units: int = 300, latent_dim: int = 150,
+                 caption_units: int = 128, caption_embedding_dim: int = 0, align_units: int = 512,
+                 conditioning: str = "align", canvas_init: float = -10.0, init_stddev: float = 0.01,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if conditioning not in ("align", "mean"):
+            raise ValueError(f"conditioning must be 'align' or 'mean', got {conditioning!r}")
+        if num_steps < 1:
+            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        self.vocab_size = vocab_size
+        self.image_height = image_height
+        self.image_width = image_width
+        self.channels = channels
+        self.num_steps = num_steps
+        self.read_size = read_size
+        self.write_size = write_size
+        self.encoder_units = encoder_units
+        self.decoder_units = decoder_units
+        self.latent_dim = latent_dim
+        self.caption_units = caption_units
+        self.caption_embedding_dim = caption_embedding_dim
+        self.align_units = align_units
+        self.conditioning = conditioning
+        self.canvas_init = canvas_init
+        self.init_stddev = init_stddev
+        self.seed = seed
+
+        # === Layers ===
+        geometry = dict(image_height=image_height, image_width=image_width, channels=channels,
+                        init_stddev=init_stddev)
+        self.caption_encoder = CaptionEncoder(vocab_size, caption_units, caption_embedding_dim,
+                                              init_stddev, name="caption_encoder")
+        self.alignment = CaptionAlignment(align_units, init_stddev, name="alignment")
+        self.read_attention = DrawReadAttention(glimpse_size=read_size, name="read_attention",
+                                                **geometry)
+        self.write_attention = DrawWriteAttention(glimpse_size=write_size, name="write_attention",
+                                                  **geometry)
+        self.encoder_cell = LSTMCell(encoder_units, init_stddev, name="encoder_cell")
+        self.decoder_cell = LSTMCell(decoder_units, init_stddev, name="decoder_cell")
+        self.posterior = PosteriorHead(latent_dim, init_stddev, name="posterior")
+        self.prior = LearnedPrior(latent_dim, init_stddev, name="prior")
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+
+        # === Metrics (the loss itself is tracked by Keras) ===
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+
+        # All shapes follow from the constructor arguments, so build now:
+        # the model is complete (and loadable) before it sees data.
+        self.build()
+
+    # === Construction ===
+    @classmethod
+    def from_config_dataclass(cls, experiment, seed: int | None = None) -> "AlignDRAW":
+        """Builds the model described by an `ExperimentConfig`."""
+        fields = dataclasses.asdict(experiment.model)
+        return cls(vocab_size=experiment.text.vocab_size,
+                   seed=experiment.train.seed if seed is None else seed, **fields)
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        words_dim = 2 * self.caption_units
+        image = (None, self.image_height, self.image_width, self.channels)
+        self.caption_encoder.build((None, None))
+        self.alignment.build((None, None, words_dim), (None, self.decoder_units))
+        self.read_attention.build(image, image, (None, self.decoder_units))
+        self.write_attention.build((None, self.decoder_units))
+        read_dim = 2 * self.channels * self.read_size ** 2
+        self.encoder_cell.build((None, read_dim + self.decoder_units))
+        self.decoder_cell.build((None, self.latent_dim + words_dim))
+        self.posterior.build((None, self.encoder_units))
+        self.prior.build((None, self.decoder_units))
+        # Learned initial states (spec 4.4); cell states start at 0.
+        self.initial_encoder_state = self.add_weight(
+            name="initial_encoder_state", shape=(self.encoder_units,), initializer="zeros")
+        self.initial_decoder_state = self.add_weight(
+            name="initial_decoder_state", shape=(self.decoder_units,), initializer="zeros")
+        self.initial_canvas = self.add_weight(
+            name="initial_canvas", shape=(self.image_height, self.image_width, self.channels),
+            initializer=keras.initializers.Constant(self.canvas_init))
+        self.built = True
+
+    # === Forward passes ===
+    def _encode_caption(self, tokens):
+        words, mask = self.caption_encoder(tokens)  # [B, L, 2u], [B, L]
+        if self.conditioning == "align":
+            projected = self.alignment.project_words(words)  # U h^lang, once per caption
+            return lambda h: self.alignment(words, h, mask, projected_words=projected)
+        context, weights = masked_mean(words, mask)
+        return lambda h: (context, weights)
+
+    def _initial(self, batch, units_weight, units):
+        return (ops.broadcast_to(units_weight, (batch, units)),
+                ops.zeros((batch, units), dtype=self.compute_dtype))
+
+    def _unroll(self, tokens, noise, images=None, trace=False):
+        """Runs T steps: the inference path if `images` is given, else the prior."""
+        batch = ops.shape(tokens)[0]
+        context_of = self._encode_caption(tokens)
+        h_enc, c_enc = self._initial(batch, self.initial_encoder_state, self.encoder_units)
+        h_dec, c_dec = self._initial(batch, self.initial_decoder_state, self.decoder_units)
+        canvas = ops.broadcast_to(self.initial_canvas,
+                                  (batch, self.image_height, self.image_width, self.channels))
+        mu_p = ops.zeros((batch, self.latent_dim), dtype=self.compute_dtype)  # N(0, I) at t = 1
+        log_sigma_p = ops.zeros_like(mu_p)
+        kls, alignments, canvases, states = [], [], [], []
+        for t in range(self.num_steps):
+            context, weights = context_of(h_dec)  # s_t from h^gen_{t-1}
+            eps = noise[:, t]
+            if images is not None:
+                error = images - ops.sigmoid(canvas)
+                glimpse = self.read_attention(images, error, h_dec)
+                h_enc, c_enc = self.encoder_cell(ops.concatenate([glimpse, h_dec], -1), h_enc, c_enc)
+                mu_q, log_sigma_q = self.posterior(h_enc)
+                z = mu_q + ops.exp(log_sigma_q) * eps
+                kls.append(gaussian_kl(mu_q, log_sigma_q, mu_p, log_sigma_p))
+            else:
+                z = mu_p + ops.exp(log_sigma_p) * eps
+            h_dec, c_dec = self.decoder_cell(ops.concatenate([z, context], -1), h_dec, c_dec)
+            if t + 1 < self.num_steps:
+                mu_p, log_sigma_p = self.prior(h_dec)
+            canvas = canvas + self.write_attention(h_dec)
+            alignments.append(weights)
+            if trace:
+                canvases.append(canvas)
+                states.append(h_dec)
+        out = {"logits": canvas, "alignments": ops.stack(alignments, axis=1)}
+        if images is not None:
+            out["kl"] = ops.stack(kls, axis=1)
+            out["reconstruction"] = bernoulli_nll(canvas, images)
+        if trace:
+            out["canvases"] = ops.stack(canvases, axis=1)
+            out["decoder_states"] = ops.stack(states, axis=1)
+        return out
+
+    def _noise(self, batch):
+        return keras.random.normal((batch, self.num_steps, self.latent_dim), seed=self.seed_generator)
+
+    def call(self, inputs, training=False, trace=False):
+        tokens = inputs["tokens"]
+        noise = inputs.get("noise")
+        if "images" not in inputs:
+            if noise is None:
+                raise ValueError("generation needs explicit noise: pass inputs['noise'] [B, T, latent]")
+            return self.sample(tokens, noise, trace=trace)
+        images = ops.convert_to_tensor(inputs["images"], dtype=self.compute_dtype)
+        if noise is None:
+            noise = self._noise(ops.shape(tokens)[0])
+        return self._unroll(tokens, noise, images=images, trace=trace)
+
+    def sample(self, tokens, noise, trace=False):
+        """Draws from the prior given explicit noise [B, T, latent].
+
+        Returns a dict with "images" (sigmoid(c_T), the Bernoulli mean, as in
+        the paper's figures) [B, H, W, C] and "alignments" [B, T, L]; with
+        `trace`, "canvases" sigmoid(c_t) [B, T, H, W, C].
+        """
+        out = self._unroll(tokens, noise, images=None, trace=trace)
+        result = {"images": ops.sigmoid(out["logits"]), "alignments": out["alignments"]}
+        if trace:
+            result["canvases"] = ops.sigmoid(out["canvases"])
+        return result
+
+    # === Generation ===
+    def noise_for_seeds(self, seeds) -> np.ndarray:
+        """Per-example noise [B, T, latent]: example i uses only seeds[i].
+
+        Each example's noise is `keras.random.normal((T, latent), seed=s)`; on
+        the TensorFlow backend that is `tf.random.stateless_normal` with seed
+        [s, 0], which the exported serving graph reproduces exactly.
+        """
+        shape = (self.num_steps, self.latent_dim)
+        return np.stack([ops.convert_to_numpy(keras.random.normal(shape, seed=int(s)))
+                         for s in seeds]).astype("float32")
+
+    def generate(self, tokens, seeds, trace: bool = False, batch_size: int = 100) -> dict:
+        """Generates one image per caption.
+
+        Args:
+            tokens: int [B, L] word ids (see `t2i.text.CaptionTokenizer`).
+            seeds: B integers; the same seed and caption give the same image.
+            trace: also return the canvas after every step.
+            batch_size: generation batch size.
+
+        Returns:
+            dict of NumPy arrays: "images" float [B, H, W, C] in [0, 1],
+            "alignments" [B, T, L] and, with `trace`, "canvases"
+            [B, T, H, W, C].
+        """
+        tokens = np.asarray(tokens)
+        seeds = np.asarray(seeds).reshape(-1)
+        if tokens.ndim != 2 or len(seeds) != len(tokens):
+            raise ValueError(f"need tokens [B, L] and B seeds, got {tokens.shape} and {len(seeds)} seeds")
+        noise = self.noise_for_seeds(seeds)
+        if not trace:
+            out = self.predict({"tokens": tokens, "noise": noise}, batch_size=batch_size, verbose=0)
+            return {k: np.asarray(v) for k, v in out.items()}
+        parts = [self.sample(tokens[i:i + batch_size], noise[i:i + batch_size], trace=True)
+                 for i in range(0, len(tokens), batch_size)]
+        return {k: np.concatenate([ops.convert_to_numpy(p[k]) for p in parts]) for k in parts[0]}
+
+    # === Losses and metrics (used by Keras' train_step and test_step) ===
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Negative variational lower bound, nats per image (spec 6)."""
+        del x, y, sample_weight, training
+        return ops.mean(y_pred["reconstruction"] + ops.sum(y_pred["kl"], axis=-1))
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        self.reconstruction_tracker.update_state(y_pred["reconstruction"])
+        self.kl_tracker.update_state(ops.sum(y_pred["kl"], axis=-1))
+        return self.get_metrics_result()
+
+    # === Config ===
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, image_height=self.image_height, image_width=self.image_width,
+            channels=self.channels, num_steps=self.num_steps, read_size=self.read_size,
+            write_size=self.write_size, encoder_units=self.encoder_units,
+            decoder_units=self.decoder_units, latent_dim=self.latent_dim,
+            caption_units=self.caption_units, caption_embedding_dim=self.caption_embedding_dim,
+            align_units=self.align_units, conditioning=self.conditioning,
+            canvas_init=self.canvas_init, init_stddev=self.init_stddev, seed=self.seed)
+        return config

@@ -1,0 +1,76 @@
+import numpy as np
+from keras import ops
+
+from t2i.layers.caption_encoder import CaptionEncoder
+from tests.harness import run_layer_test
+
+RNG = np.random.default_rng(2)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def numpy_lstm(x_seq, kernel, recurrent, bias, h0):
+    """Keras gate order [i, f, c, o]; returns the state after each input."""
+    h, c, out = h0.copy(), np.zeros_like(h0), []
+    for x in x_seq:
+        z = x @ kernel + h @ recurrent + bias
+        i, f, g, o = np.split(z, 4)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        out.append(h)
+    return np.array(out)
+
+
+def _encoder():
+    layer = CaptionEncoder(vocab_size=9, units=5, embedding_dim=0, init_stddev=0.3)
+    layer.build((None, None))
+    layer.initial_state.assign(RNG.normal(size=(5,)).astype("float32"))
+    return layer
+
+
+def test_contract():
+    tokens = np.array([[3, 4, 5, 0], [2, 2, 0, 0]])
+    run_layer_test(CaptionEncoder, dict(vocab_size=9, units=5, embedding_dim=0, init_stddev=0.01),
+                   (tokens,), [(2, 4, 10), (2, 4)], num_weights=7)
+    run_layer_test(CaptionEncoder, dict(vocab_size=9, units=5, embedding_dim=3, init_stddev=0.01),
+                   (tokens,), [(2, 4, 10), (2, 4)], num_weights=8)
+
+
+def test_states_match_a_numpy_bidirectional_lstm():
+    layer = _encoder()
+    tokens = np.array([[3, 7, 4, 8, 0, 0]])
+    words, mask = layer(tokens)
+    words = ops.convert_to_numpy(words)[0]
+    h0 = ops.convert_to_numpy(layer.initial_state)
+    fwd, bwd = layer.bidirectional.forward_layer, layer.bidirectional.backward_layer
+    onehot = np.eye(9, dtype="float32")[tokens[0, :4]]
+
+    def weights(l):
+        cell = l.cell
+        return [ops.convert_to_numpy(w) for w in (cell.kernel, cell.recurrent_kernel, cell.bias)]
+
+    ref_f = numpy_lstm(onehot, *weights(fwd), h0)
+    # The backward state of word j has read words L-1 .. j: it lines up with word j.
+    ref_b = numpy_lstm(onehot[::-1], *weights(bwd), h0)[::-1]
+    np.testing.assert_allclose(words[:4, :5], ref_f, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(words[:4, 5:], ref_b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(words[4:], 0.0)
+    np.testing.assert_array_equal(ops.convert_to_numpy(mask)[0], [1, 1, 1, 1, 0, 0])
+
+
+def test_padding_does_not_change_word_states():
+    layer = _encoder()
+    short, _ = layer(np.array([[3, 7, 4]]))
+    long, _ = layer(np.array([[3, 7, 4, 0, 0, 0, 0]]))
+    np.testing.assert_allclose(ops.convert_to_numpy(short)[0], ops.convert_to_numpy(long)[0, :3], rtol=1e-5, atol=1e-6)
+
+
+def test_captions_in_a_batch_do_not_mix():
+    # The original code reversed the batch axis for the backward LSTM; here a
+    # caption's states must not depend on its batch neighbours.
+    layer = _encoder()
+    alone, _ = layer(np.array([[3, 7, 4, 2]]))
+    together, _ = layer(np.array([[5, 5, 6, 0], [3, 7, 4, 2], [8, 0, 0, 0]]))
+    np.testing.assert_allclose(ops.convert_to_numpy(alone)[0], ops.convert_to_numpy(together)[1], rtol=1e-5, atol=1e-6)

@@ -1,0 +1,178 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from t2i import config as C
+from t2i.layers.alignment import masked_mean
+from t2i.losses import bernoulli_nll
+from t2i.model import AlignDRAW
+
+RNG = np.random.default_rng(4)
+B, L = 4, 12
+
+
+def _model(**overrides):
+    cfg = C.tiny().override({f"model.{k}": v for k, v in overrides.items()})
+    return AlignDRAW.from_config_dataclass(cfg, seed=1)
+
+
+def _batch(lengths=(12, 12, 9, 5)):
+    tokens = RNG.integers(2, 24, size=(len(lengths), L))
+    for i, n in enumerate(lengths):
+        tokens[i, n:] = 0
+    images = RNG.random((len(lengths), 60, 60, 1)).astype("float32")
+    return {"images": images, "tokens": tokens}
+
+
+def _np(x):
+    return ops.convert_to_numpy(x)
+
+
+def test_outputs_shapes_and_alignment_weights():
+    model = _model()
+    x = _batch()
+    out = model(x)
+    T = model.num_steps
+    assert out["logits"].shape == (B, 60, 60, 1)
+    assert out["kl"].shape == (B, T)
+    assert out["reconstruction"].shape == (B,)
+    alignments = _np(out["alignments"])
+    assert alignments.shape == (B, T, L)
+    mask = x["tokens"] != 0
+    np.testing.assert_allclose(alignments.sum(-1), 1.0, rtol=1e-5)
+    assert np.all(alignments[np.broadcast_to(~mask[:, None, :], alignments.shape)] == 0)
+
+
+def test_loss_is_reconstruction_plus_kl():
+    model = _model()
+    x = _batch()
+    noise = RNG.normal(size=(B, model.num_steps, model.latent_dim)).astype("float32")
+    out = model({**x, "noise": noise})
+    recon = _np(bernoulli_nll(out["logits"], x["images"]))
+    np.testing.assert_allclose(_np(out["reconstruction"]), recon, rtol=1e-6)
+    loss = _np(model.compute_loss(y_pred=out))
+    np.testing.assert_allclose(loss, np.mean(recon + _np(out["kl"]).sum(-1)), rtol=1e-6)
+    assert np.all(_np(out["kl"]) >= 0)
+    # evaluate() reports loss = reconstruction_loss + kl_loss.
+    model.compile(optimizer="rmsprop")
+    logs = model.evaluate(tf.data.Dataset.from_tensors(x), return_dict=True, verbose=0)
+    np.testing.assert_allclose(logs["loss"], logs["reconstruction_loss"] + logs["kl_loss"], rtol=1e-5)
+
+
+def test_forward_pass_is_a_function_of_its_noise():
+    model = _model()
+    x = _batch()
+    noise = RNG.normal(size=(B, model.num_steps, model.latent_dim)).astype("float32")
+    a, b = model({**x, "noise": noise}), model({**x, "noise": noise})
+    np.testing.assert_array_equal(_np(a["logits"]), _np(b["logits"]))
+    c = model({**x, "noise": noise + 1.0})
+    assert not np.allclose(_np(a["kl"]), _np(c["kl"]))
+
+
+def test_final_canvas_is_initial_canvas_plus_the_writes():
+    model = _model()
+    x = _batch()
+    out = model(x, trace=True)
+    states = _np(out["decoder_states"])
+    total = _np(model.initial_canvas)[None] + sum(
+        _np(model.write_attention(states[:, t])) for t in range(model.num_steps))
+    np.testing.assert_allclose(_np(out["logits"]), total, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(_np(out["canvases"])[:, -1], _np(out["logits"]), rtol=1e-6)
+
+
+def test_first_prior_is_standard_normal_and_later_priors_are_learned():
+    model = _model()
+    x = _batch()
+    noise = RNG.normal(size=(B, model.num_steps, model.latent_dim)).astype("float32")
+    before = _np(model({**x, "noise": noise})["kl"])
+    model.prior.dense.bias.assign(np.full(2 * model.latent_dim, 0.5, "float32"))
+    after = _np(model({**x, "noise": noise})["kl"])
+    np.testing.assert_allclose(after[:, 0], before[:, 0], rtol=1e-6)
+    assert np.all(np.abs(after[:, 1:] - before[:, 1:]) > 1e-4)
+
+
+def test_generation_starts_from_the_learned_canvas():
+    model = _model()
+    model.initial_canvas.assign(RNG.normal(size=(60, 60, 1)).astype("float32"))
+    for w in model.write_attention.patch.weights:
+        w.assign(np.zeros(w.shape, "float32"))
+    images = model.generate(_batch()["tokens"], seeds=range(B))["images"]
+    expected = 1 / (1 + np.exp(-_np(model.initial_canvas)))
+    np.testing.assert_allclose(images, np.broadcast_to(expected, images.shape), rtol=1e-5)
+
+
+def test_generation_is_reproducible_per_seed_and_independent_of_the_batch():
+    model = _model(init_stddev=0.3)
+    tokens = _batch()["tokens"]
+    a = model.generate(tokens, seeds=[0, 1, 2, 3])
+    b = model.generate(tokens, seeds=[0, 1, 2, 3])
+    np.testing.assert_array_equal(a["images"], b["images"])
+    c = model.generate(tokens, seeds=[5, 1, 2, 3])
+    assert not np.allclose(a["images"][0], c["images"][0])
+    np.testing.assert_allclose(a["images"][1:], c["images"][1:], rtol=1e-5, atol=1e-6)
+    single = model.generate(tokens[2:3], seeds=[2])
+    np.testing.assert_allclose(single["images"][0], a["images"][2], rtol=1e-5, atol=1e-6)
+    traced = model.generate(tokens, seeds=[0, 1, 2, 3], trace=True)
+    np.testing.assert_allclose(traced["images"], a["images"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(traced["canvases"][:, -1], a["images"], rtol=1e-5, atol=1e-6)
+    assert traced["canvases"].shape == (B, model.num_steps, 60, 60, 1)
+
+
+def test_noise_matches_tf_stateless_normal():
+    # The exported serving graph draws tf.random.stateless_normal(seed=[s, 0]).
+    model = _model()
+    noise = model.noise_for_seeds([7, 123])
+    for i, s in enumerate([7, 123]):
+        ref = tf.random.stateless_normal((model.num_steps, model.latent_dim), seed=[s, 0])
+        np.testing.assert_array_equal(noise[i], ref.numpy())
+
+
+def test_mean_conditioning_uses_the_mean_word_state():
+    model = _model(conditioning="mean")
+    x = _batch()
+    alignments = _np(model(x)["alignments"])
+    lengths = (x["tokens"] != 0).sum(-1)
+    for i, n in enumerate(lengths):
+        np.testing.assert_allclose(alignments[i, :, :n], 1.0 / n, rtol=1e-6)
+    words, mask = model.caption_encoder(x["tokens"])
+    ctx, _ = masked_mean(words, mask)
+    assert ctx.shape == (B, 2 * model.caption_units)
+    with pytest.raises(ValueError, match="conditioning"):
+        AlignDRAW(vocab_size=24, conditioning="sum")
+
+
+def test_config_round_trip_and_keras_file(tmp_path):
+    model = _model(init_stddev=0.2)
+    tokens = _batch()["tokens"]
+    clone = AlignDRAW.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(clone.generate(tokens, range(B))["images"],
+                                  model.generate(tokens, range(B))["images"])
+    model.compile(optimizer="rmsprop")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, AlignDRAW)
+    np.testing.assert_array_equal(loaded.generate(tokens, range(B))["images"],
+                                  model.generate(tokens, range(B))["images"])
+
+
+def test_parameter_count_of_the_paper_config():
+    # Counted from the spec's shapes (sections 2-4); about 2.37 M.
+    m = C.mnist_captions().model
+    K, u, A, dec, enc, D = 24, m.caption_units, m.align_units, m.decoder_units, m.encoder_units, m.latent_dim
+    lstm = lambda inp, units: (inp + units) * 4 * units + 4 * units
+    expected = (
+        2 * lstm(K, u) + u                                   # BiLSTM on one-hot words + shared h0_lang
+        + 2 * u * A + dec * A + A + A                        # U, W, b, v
+        + (dec * 5 + 5) * 2 + dec * 64 + 64                  # read/write params, write patch (8x8)
+        + lstm(2 * 64 + dec, enc) + lstm(D + 2 * u, dec)     # inference and generator LSTMs
+        + 2 * (dec * 2 * D + 2 * D)                          # posterior and prior heads
+        + enc + dec + 60 * 60                                # learned h0_enc, h0_dec, c0
+    )
+    model = AlignDRAW.from_config_dataclass(C.mnist_captions())
+    assert model.count_params() == expected
+    assert 2.36e6 < expected < 2.38e6
