@@ -298,6 +298,22 @@ class AlignDRAW(keras.Model):
         self.kl_tracker.update_state(ops.sum(y_pred["kl"], axis=-1))
         return self.get_metrics_result()
 
+    # === Saving ===
+    _NOISE_STATE_KEY = "noise_seed_state"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        # Keras does not save SeedGenerator states; keep the training-noise
+        # stream's position so that a resumed run continues it exactly.
+        store[self._NOISE_STATE_KEY] = ops.convert_to_numpy(self.seed_generator.state.value)
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if self._NOISE_STATE_KEY in keys:
+            self.seed_generator.state.assign(store[self._NOISE_STATE_KEY])
+            store = {k: store[k] for k in keys if k != self._NOISE_STATE_KEY}
+        super().load_own_variables(store)
+
     # === Config ===
     def get_config(self):
         config = super().get_config()

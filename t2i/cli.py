@@ -1,0 +1,118 @@
+"""The `t2i` command.
+
+    t2i train --preset mnist_captions --out runs/mnist [--epochs 20] [--steps-per-epoch 100]
+              [--model.num_steps 16 --train.learning_rate 3e-4 ...] [--resume]
+    t2i generate --run runs/mnist "the digit 7 is on the left of the digit 1 ." -o out.png
+              [--samples 8] [--seed 0] [--gif] [--alignment] [--checkpoint best]
+    t2i generate --run runs/mnist --captions-file captions.txt -o out.npz
+
+Every config field is a flag (`--section.field value`); `t2i train --help`
+lists them. Bad input ends with one line, `t2i: error: ...`, and status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import typing
+
+from t2i.errors import T2IError
+
+_SHORTCUTS = {"epochs": "train.epochs", "steps_per_epoch": "train.steps_per_epoch",
+              "batch_size": "train.batch_size"}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    from t2i.config import field_types
+
+    group = parser.add_argument_group("config fields (override the preset)")
+    for key, hint in sorted(field_types().items()):
+        kind = getattr(hint, "__name__", None) or str(typing.get_args(hint)[0].__name__) + ",..."
+        group.add_argument(f"--{key}", dest=f"cfg:{key}", metavar=kind.upper(), default=None,
+                           help=argparse.SUPPRESS if key == "name" else None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="t2i", description="alignDRAW text-to-image generation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model (or resume a run)")
+    p.add_argument("--preset", default="mnist_captions", help="mnist_captions (default), coco_32, tiny")
+    p.add_argument("--config", help="a config.json to start from instead of a preset")
+    p.add_argument("--out", required=True, help="run directory, e.g. runs/mnist")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its backup")
+    p.add_argument("--epochs", type=int, help="= --train.epochs")
+    p.add_argument("--steps-per-epoch", type=int, help="= --train.steps_per_epoch")
+    p.add_argument("--batch-size", type=int, help="= --train.batch_size")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
+    _add_config_flags(p)
+
+    g = sub.add_parser("generate", help="generate images for captions")
+    g.add_argument("--run", required=True, help="a run directory written by `t2i train`")
+    g.add_argument("captions", nargs="*", help="captions, e.g. \"the digit 3 is at the top of the digit 1 .\"")
+    g.add_argument("--captions-file", help="one caption per line")
+    g.add_argument("-o", "--out", required=True, help="out.png (grid) or out.npz (arrays)")
+    g.add_argument("--samples", type=int, default=8, help="samples per caption in a PNG (default 8)")
+    g.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    g.add_argument("--gif", action="store_true", help="also write an animation of the canvas")
+    g.add_argument("--alignment", action="store_true", help="also write word-attention heatmaps")
+    g.add_argument("--checkpoint", default="last", choices=("last", "best"))
+    return parser
+
+
+def _train(args) -> int:
+    from t2i.config import ExperimentConfig, get_preset
+    from training.train import config_summary, prepare_run_dir, train
+
+    overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg:") and v is not None}
+    for flag, key in _SHORTCUTS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[key] = value
+    if args.resume:
+        extra = set(overrides) - {"train.epochs"}
+        if extra or args.config:
+            raise T2IError("--resume trains with the run's saved config; only --epochs may change "
+                           f"(got {', '.join(sorted(extra)) or '--config'})")
+        config = prepare_run_dir(None, args.out, resume=True, epochs=overrides.get("train.epochs"))
+    else:
+        config = ExperimentConfig.load(args.config) if args.config else get_preset(args.preset)
+        config = config.override(overrides)
+        config = prepare_run_dir(config, args.out, resume=False)
+    print(("resuming " if args.resume else "training ") + config_summary(config) + f" -> {args.out}",
+          file=sys.stderr)
+    try:
+        train(config, args.out, resume=args.resume, verbose=2 if args.quiet else "auto")
+    except KeyboardInterrupt:
+        print(f"\nt2i: interrupted; continue with: t2i train --out {args.out} --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _generate(args) -> int:
+    from t2i.generate import generate_files, read_captions_file
+
+    captions = list(args.captions)
+    if args.captions_file:
+        captions += read_captions_file(args.captions_file)
+    if not captions:
+        raise T2IError("give captions as arguments or with --captions-file")
+    for path in generate_files(args.run, captions, args.out, samples=args.samples, seed=args.seed,
+                               gif=args.gif, alignment=args.alignment, checkpoint=args.checkpoint):
+        print(path)
+    return 0
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = _parser().parse_args(argv)
+    try:
+        return {"train": _train, "generate": _generate}[args.command](args)
+    except T2IError as e:
+        print(f"t2i: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

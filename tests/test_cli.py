@@ -1,0 +1,93 @@
+"""The `t2i` command: generation outputs and one-line errors for bad input."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from t2i import config as C
+from t2i.cli import main
+from training.train import prepare_run_dir, train
+
+CAPTION = "the digit 7 is on the left of the digit 1 ."
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    cfg = C.tiny().override({"data.examples_per_epoch": 16, "data.validation_examples": 8,
+                             "train.batch_size": 8, "train.epochs": 1, "train.sample_every": 0,
+                             "data.mnist_source": "bundled"})
+    train(prepare_run_dir(cfg, run_dir, resume=False), run_dir, verbose=0)
+    return run_dir
+
+
+def _error(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]
+    assert last.startswith("t2i: error: ") and "Traceback" not in err, err
+    return last
+
+
+def test_generate_png_gif_and_alignment(run_dir, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert main(["generate", "--run", str(run_dir), CAPTION, "the digit 3 is at the top of the digit 1 .",
+                 "-o", str(out), "--samples", "3", "--gif", "--alignment"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out), str(tmp_path / "out.gif"), str(tmp_path / "out-alignment-1.png"),
+                       str(tmp_path / "out-alignment-2.png")]
+    grid = Image.open(out)
+    assert grid.size[0] > 3 * 60 and grid.size[1] > 2 * 60
+    gif = Image.open(tmp_path / "out.gif")
+    assert gif.n_frames == 3  # T = 3 canvases
+
+
+def test_generate_npz_from_captions_file(run_dir, tmp_path, capsys):
+    captions = tmp_path / "captions.txt"
+    captions.write_text(f"{CAPTION}\nthe digit 4 is at the top left of the image .\n{CAPTION}\n")
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    for out in (a, b):
+        assert main(["generate", "--run", str(run_dir), "--captions-file", str(captions), "-o", str(out),
+                     "--seed", "10"]) == 0
+    data, again = np.load(a), np.load(b)
+    assert data["images"].dtype == np.uint8 and data["images"].shape == (3, 60, 60, 1)
+    assert list(data["captions"]) == captions.read_text().splitlines()
+    np.testing.assert_array_equal(data["images"], again["images"])
+
+
+def test_unknown_words_are_read_as_unk_with_a_warning(run_dir, tmp_path, capsys):
+    assert main(["generate", "--run", str(run_dir), "the digit 7 is beside a zebra .",
+                 "-o", str(tmp_path / "u.png"), "--samples", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "[UNK]" in err and "beside" in err and "zebra" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "--run", "{run}", "", "-o", "{tmp}/x.png"], "is empty"),
+    (["generate", "--run", "{run}", "the digit " * 9, "-o", "{tmp}/x.png"], "this model takes at most 16"),
+    (["generate", "--run", "{run}", CAPTION, "-o", "{tmp}/x.jpg"], "must end in .png or .npz"),
+    (["generate", "--run", "{tmp}", CAPTION, "-o", "{tmp}/x.png"], "is not a t2i run directory"),
+    (["generate", "--run", "{tmp}/nowhere", CAPTION, "-o", "{tmp}/x.png"], "does not exist"),
+    (["generate", "--run", "{run}", "--captions-file", "{tmp}/none.txt", "-o", "{tmp}/x.png"],
+     "cannot read captions file"),
+    (["generate", "--run", "{run}", "-o", "{tmp}/x.png"], "give captions"),
+    (["train", "--preset", "mnist", "--out", "{tmp}/r"], "unknown preset 'mnist'"),
+    (["train", "--preset", "tiny", "--out", "{run}"], "already holds a run"),
+    (["train", "--out", "{tmp}/fresh", "--resume"], "does not exist"),
+    (["train", "--out", "{run}", "--resume", "--model.num_steps", "4"], "only --epochs may change"),
+    (["train", "--preset", "tiny", "--out", "{tmp}/r", "--model.num_steps", "three"], "cannot parse 'three'"),
+    (["train", "--preset", "tiny", "--out", "{tmp}/r", "--data.mnist_source", "{tmp}/missing.npz"],
+     "missing.npz"),
+    (["train", "--preset", "coco_32", "--out", "{tmp}/r"], "COCO"),
+])
+def test_bad_input_gives_one_line_errors(run_dir, tmp_path, capsys, argv, message):
+    argv = [a.format(run=run_dir, tmp=tmp_path) for a in argv]
+    assert message in _error(capsys, argv)
+
+
+def test_malformed_data_file(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"this is not an npz file")
+    err = _error(capsys, ["train", "--preset", "tiny", "--out", str(tmp_path / "r"),
+                          "--data.mnist_source", str(bad)])
+    assert "bad.npz" in err

@@ -1,0 +1,57 @@
+"""Training callbacks: learning-rate schedule and per-epoch sample grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+def step_schedule(learning_rate: float, decay_epochs, factor: float):
+    """Paper schedule: lr * factor^(number of decay epochs <= epoch)."""
+    decay_epochs = tuple(decay_epochs)
+
+    def schedule(epoch, lr=None):
+        return float(learning_rate * factor ** sum(epoch >= e for e in decay_epochs))
+
+    return schedule
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes `samples/epoch-NNNN.png`: samples for fixed seen and held-out captions.
+
+    Args:
+        out_dir: folder for the PNGs.
+        tokenizer: a `CaptionTokenizer`.
+        seen, held_out: captions of seen and held-out compositions.
+        samples: samples per caption (seeds 0..samples-1, fixed across epochs).
+        every: write every this many epochs.
+    """
+
+    def __init__(self, out_dir, tokenizer, seen, held_out, samples: int = 8, every: int = 1):
+        super().__init__()
+        self.out_dir = Path(out_dir)
+        self.tokenizer = tokenizer
+        self.seen = list(seen)
+        self.held_out = list(held_out)
+        self.samples = samples
+        self.every = every
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every <= 0 or (epoch + 1) % self.every:
+            return
+        from t2i.visualize import captioned_grid
+
+        captions = self.seen + self.held_out
+        tokens = self.tokenizer.encode(captions)
+        reps = np.repeat(tokens, self.samples, axis=0)
+        seeds = np.tile(np.arange(self.samples), len(captions))
+        images = self.model.generate(reps, seeds)["images"]
+        rows = [images[i * self.samples:(i + 1) * self.samples] for i in range(len(captions))]
+        titles = {0: "seen captions"}
+        if self.held_out:
+            titles[len(self.seen)] = "held-out captions"
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        captioned_grid(rows, captions, section_titles=titles).save(
+            self.out_dir / f"epoch-{epoch + 1:04d}.png")

@@ -1,0 +1,144 @@
+"""Training: `model.fit` on the MNIST-with-captions `tf.data` stream.
+
+Usage (the `t2i train` command is a thin wrapper around `train`):
+
+    t2i train --preset mnist_captions --out runs/mnist --epochs 20
+    t2i train --out runs/mnist --resume          # continue a killed run
+    t2i train --preset tiny --out runs/smoke --model.num_steps 4 --train.batch_size 16
+
+The run directory layout is described in `t2i.run`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from t2i.config import ExperimentConfig
+from t2i.errors import T2IError
+from t2i import run as run_lib
+
+
+def _resolved_config(config: ExperimentConfig, held_out: tuple[str, ...]) -> ExperimentConfig:
+    """Records the held-out compositions explicitly, even when drawn by seed."""
+    return config.override({"data.held_out": tuple(held_out), "data.num_held_out": 0})
+
+
+def _initial_epoch(backup_dir: Path) -> int:
+    path = backup_dir / "training_metadata.json"
+    if not path.is_file():
+        return 0
+    return int(json.loads(path.read_text())["epoch"])
+
+
+def prepare_run_dir(config: ExperimentConfig, run_dir, resume: bool,
+                    epochs: int | None = None) -> ExperimentConfig:
+    """Validates the run directory and returns the config to train with.
+
+    A new run needs a directory without a config.json. `resume` needs one
+    and trains with the saved config (only the number of epochs may change).
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        saved = run_lib.load_run_config(run_dir)
+        if epochs is not None:
+            saved = saved.override({"train.epochs": epochs})
+        return saved
+    if (run_dir / run_lib.CONFIG).exists():
+        raise T2IError(f"{run_dir} already holds a run; pass --resume to continue it "
+                       "or choose another --out")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise T2IError(f"--out {run_dir} exists and is not a directory")
+    return config
+
+
+def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto"):
+    """Trains (or resumes) a run; returns the Keras `History`.
+
+    Writes config.json before the first step, checkpoints and a backup every
+    epoch, a CSV and TensorBoard log, and sample grids (see `t2i.run`).
+    """
+    import keras
+
+    from t2i.data.pipeline import make_datasets, sample_captions
+    from t2i.model import AlignDRAW
+    from t2i.text import CaptionTokenizer
+    from training.callbacks import SampleGrid, step_schedule
+
+    run_dir = Path(run_dir)
+    backup_dir = run_dir / "backup"
+    initial_epoch = _initial_epoch(backup_dir) if resume else 0
+    if initial_epoch >= config.train.epochs:
+        raise T2IError(f"run {run_dir} already finished {initial_epoch} of {config.train.epochs} "
+                       "epochs; pass a larger --epochs to train further")
+
+    keras.utils.set_random_seed(config.train.seed)
+    tokenizer = CaptionTokenizer(config.text)
+    data = make_datasets(config, tokenizer, initial_epoch=initial_epoch)
+    config = _resolved_config(config, data.held_out)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        if run_lib.load_run_config(run_dir) != config:  # only train.epochs may have changed
+            config.save(run_dir / run_lib.CONFIG)
+    else:
+        config.save(run_dir / run_lib.CONFIG)
+        info = {
+            "mnist_source": data.mnist_source,
+            "held_out": list(data.held_out),
+            "keras_backend": keras.backend.backend(),
+            "keras_version": keras.__version__,
+            "python": platform.python_version(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": sys.argv,
+        }
+        (run_dir / run_lib.RUN_INFO).write_text(json.dumps(info, indent=2) + "\n")
+
+    model = AlignDRAW.from_config_dataclass(config)
+    t = config.train
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=t.learning_rate, rho=t.rho,
+                                           epsilon=t.epsilon, clipnorm=t.clipnorm),
+        jit_compile=t.jit_compile)
+
+    checkpoints = run_dir / "checkpoints"
+    checkpoints.mkdir(exist_ok=True)
+    seen, held = sample_captions(data.held_out)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False),
+        keras.callbacks.LearningRateScheduler(step_schedule(t.learning_rate, t.lr_decay_epochs,
+                                                            t.lr_decay_factor)),
+        keras.callbacks.ModelCheckpoint(str(run_lib.checkpoint_path(run_dir, "last")),
+                                        save_weights_only=True),
+        keras.callbacks.ModelCheckpoint(str(run_lib.checkpoint_path(run_dir, "best")),
+                                        save_weights_only=True, save_best_only=True,
+                                        monitor="val_loss", mode="min"),
+        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
+        keras.callbacks.TerminateOnNaN(),
+        SampleGrid(run_dir / "samples", tokenizer, seen, held, every=t.sample_every),
+    ]
+    return model.fit(
+        data.train,
+        epochs=t.epochs,
+        steps_per_epoch=data.steps_per_epoch,
+        validation_data=data.validation,
+        validation_steps=t.validation_steps or None,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
+
+
+def config_summary(config: ExperimentConfig) -> str:
+    m = config.model
+    return (f"{config.name}: {m.image_height}x{m.image_width}x{m.channels}, T={m.num_steps}, "
+            f"read/write {m.read_size}/{m.write_size}, LSTMs {m.encoder_units}/{m.decoder_units}, "
+            f"latent {m.latent_dim}, conditioning {m.conditioning}, batch {config.train.batch_size}, "
+            f"{config.train.epochs} epochs")
+
+
+__all__ = ["train", "prepare_run_dir", "config_summary"]
