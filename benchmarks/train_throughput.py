@@ -105,7 +105,8 @@ def bench(cfg: C.ExperimentConfig, jit: bool, steps: int, gen_batches: int, pipe
 
         data = make_datasets(cfg, CaptionTokenizer(cfg.text))
         timer = _Timer()
-        model.fit(data.train, epochs=1, steps_per_epoch=steps + 2, callbacks=[timer], verbose=0)
+        model.fit(data.train, epochs=1, steps_per_epoch=steps + 2, callbacks=[timer], verbose=0,
+                  shuffle=False)
         out["fit_pipeline_images_per_s"] = steps * B / (timer.times[-1] - timer.times[1])
 
     noise = model.noise_for_seeds(range(B))
