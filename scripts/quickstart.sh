@@ -2,7 +2,7 @@
 # One command from a fresh clone: install t2i into .venv, train a model briefly
 # on MNIST with captions, and write quickstart.png for two captions (one whose
 # composition was held out of training).
-#   bash scripts/quickstart.sh            # about 3 minutes on a 2-core CPU after the install
+#   bash scripts/quickstart.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
