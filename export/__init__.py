@@ -1,0 +1,1 @@
+"""SavedModel export for TensorFlow Serving (not built yet: see the export/serving issue)."""

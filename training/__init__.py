@@ -1,0 +1,1 @@
+"""Training and evaluation entry points (library functions behind the `t2i` command)."""
