@@ -5,6 +5,7 @@
     t2i generate --run runs/mnist "the digit 7 is on the left of the digit 1 ." -o out.png
               [--samples 8] [--seed 0] [--gif] [--alignment] [--checkpoint best]
     t2i generate --run runs/mnist --captions-file captions.txt -o out.npz
+    t2i export --run runs/mnist --out models/t2i [--version N]
 
 Every config field is a flag (`--section.field value`); `t2i train --help`
 lists them. Bad input ends with one line, `t2i: error: ...`, and status 2.
@@ -58,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--gif", action="store_true", help="also write an animation of the canvas")
     g.add_argument("--alignment", action="store_true", help="also write word-attention heatmaps")
     g.add_argument("--checkpoint", default="last", choices=("last", "best"))
+
+    e = sub.add_parser("export", help="export a run as a TF Serving SavedModel")
+    e.add_argument("--run", required=True, help="a run directory written by `t2i train`")
+    e.add_argument("--out", default="models/t2i", help="model base path (default models/t2i)")
+    e.add_argument("--version", type=int, help="version number (default: highest existing + 1)")
+    e.add_argument("--checkpoint", default="last", choices=("last", "best"))
+    e.add_argument("--model_name", default="t2i", help="model name used in the warmup requests")
     return parser
 
 
@@ -104,11 +112,19 @@ def _generate(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from export.export_savedmodel import export_model
+
+    print(export_model(args.run, args.out, version=args.version, checkpoint=args.checkpoint,
+                       model_name=args.model_name))
+    return 0
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
     try:
-        return {"train": _train, "generate": _generate}[args.command](args)
+        return {"train": _train, "generate": _generate, "export": _export}[args.command](args)
     except T2IError as e:
         print(f"t2i: error: {e}", file=sys.stderr)
         return 2

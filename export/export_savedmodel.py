@@ -1,0 +1,198 @@
+"""SavedModel export for TensorFlow Serving.
+
+    t2i export --run runs/mnist --out models/t2i [--version N] [--checkpoint best]
+
+writes `models/t2i/<N>/` (N: one more than the highest existing version by
+default), built in a temporary folder beside it and renamed into place, so a
+polling TF Serving never sees a half-written version. Its signatures, all
+batch-major with a dynamic batch dimension:
+
+* `serving_default`: `captions` (string [B]), `seed` (int64 [B]) ->
+  `images` (uint8 [B, H, W, C]), `alignments` (float32 [B, T, L]).
+* `trace`: the same inputs -> `canvases` (uint8 [B, T, H, W, C], the
+  canvas after every step), `images`, `alignments`.
+* `score`: `captions` (string [B]), `images` (uint8 [B, H, W, C]) ->
+  `bound` (float32 [B]): the single-sample variational lower bound on
+  log p(image | caption) in nats, with fixed noise (seed 0), so the same
+  pair always gets the same score.
+
+Captions are tokenised inside the graph by the same `CaptionTokenizer` as
+training. Randomness is `tf.random.stateless_normal` seeded by `seed`
+(sample i uses only seed i), so a request always gets the same image, the
+same as `AlignDRAW.generate` for that seed. Invalid UTF-8, empty captions and
+captions longer than the model takes fail with INVALID_ARGUMENT and a message
+naming the problem.
+
+The export carries `assets/t2i_config.json` (the run's frozen config),
+`assets/vocabulary.txt`, `assets/held_out.txt` and
+`assets.extra/tf_serving_warmup_requests` (PredictionLog records that TF
+Serving replays before it serves the version).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from t2i.errors import T2IError
+
+WARMUP_FILE = "tf_serving_warmup_requests"
+# Ops outside core TensorFlow that the export may use: all are in the
+# tensorflow-text `ops_lib` that tensorflow_model_server links in.
+ALLOWED_CUSTOM_OPS = frozenset({
+    "CaseFoldUTF8", "NormalizeUTF8", "RegexSplitWithOffsets", "WhitespaceTokenizeWithOffsets",
+    "TFText>WhitespaceTokenizeWithOffsetsV2", "FastWordpieceTokenizeWithOffsets",
+    "WordpieceTokenizeWithOffsets",
+})
+
+
+def existing_versions(base) -> list[int]:
+    """Numbered version folders under `base` (TF Serving: plain integers only)."""
+    base = Path(base)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def build_archive(config, model):
+    """A `keras.export.ExportArchive` with t2i's three signatures."""
+    import keras
+    import tensorflow as tf
+
+    from t2i.text import CaptionTokenizer
+
+    tokenizer = CaptionTokenizer(config.text)
+    m = config.model
+    steps, latent, limit = m.num_steps, m.latent_dim, config.text.max_caption_length
+    shape = (m.image_height, m.image_width, m.channels)
+
+    def tokens_of(captions):
+        valid = tf.equal(tf.strings.unicode_transcode(
+            captions, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD), captions)
+        check_utf8 = tf.debugging.Assert(
+            tf.reduce_all(valid), ["t2i: caption is not valid UTF-8; invalid caption indices:",
+                                   tf.where(tf.logical_not(valid))[:, 0]], summarize=8)
+        with tf.control_dependencies([check_utf8]):
+            lengths = tokenizer.words(captions).row_lengths()
+        checks = [
+            tf.debugging.assert_greater(lengths, tf.constant(0, lengths.dtype),
+                                        message="t2i: empty caption: every caption needs at least one word; "
+                                                "token counts per caption"),
+            tf.debugging.assert_less_equal(lengths, tf.constant(limit, lengths.dtype),
+                                           message=f"t2i: caption too long: this model takes at most "
+                                                   f"{limit} tokens; token counts per caption"),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(tokenizer(captions))
+
+    def noise_of(seeds):
+        return tf.map_fn(
+            lambda s: tf.random.stateless_normal((steps, latent), seed=tf.stack([s, tf.zeros_like(s)])),
+            seeds, fn_output_signature=tf.TensorSpec((steps, latent), tf.float32))
+
+    def check_batch(captions, other, name):
+        return tf.debugging.assert_equal(
+            tf.shape(captions)[0], tf.shape(other)[0],
+            message=f"t2i: captions and {name} must have the same batch size")
+
+    def to_uint8(x):
+        return tf.cast(tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0), tf.uint8)
+
+    def generate(captions, seed, trace):
+        with tf.control_dependencies([check_batch(captions, seed, "seed")]):
+            tokens = tokens_of(captions)
+        out = model.sample(tokens, noise_of(seed), trace=trace)
+        result = {"images": to_uint8(out["images"]), "alignments": out["alignments"]}
+        if trace:
+            result["canvases"] = to_uint8(out["canvases"])
+        return result
+
+    def serve(captions, seed):
+        return generate(captions, seed, trace=False)
+
+    def trace(captions, seed):
+        return generate(captions, seed, trace=True)
+
+    def score(captions, images):
+        with tf.control_dependencies([check_batch(captions, images, "images")]):
+            tokens = tokens_of(captions)
+        pixels = tf.cast(images, tf.float32) / 255.0
+        noise = noise_of(tf.zeros(tf.shape(captions)[:1], tf.int64))
+        out = model({"images": pixels, "tokens": tokens, "noise": noise}, training=False)
+        return {"bound": -(out["reconstruction"] + tf.reduce_sum(out["kl"], axis=-1))}
+
+    captions_spec = tf.TensorSpec([None], tf.string, name="captions")
+    seed_spec = tf.TensorSpec([None], tf.int64, name="seed")
+    images_spec = tf.TensorSpec([None, *shape], tf.uint8, name="images")
+    tokenizer(tf.constant(["the"]))  # builds the lookup layer
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(tokenizer.lookup)
+    archive.add_endpoint("serving_default", serve, input_signature=[captions_spec, seed_spec])
+    archive.add_endpoint("trace", trace, input_signature=[captions_spec, seed_spec])
+    archive.add_endpoint("score", score, input_signature=[captions_spec, images_spec])
+    return archive, tokenizer
+
+
+def warmup_requests(model_name: str, captions: list[str]) -> list[bytes]:
+    """Serialized PredictionLog records for `assets.extra/tf_serving_warmup_requests`."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    records = []
+    for batch in (captions[:1], captions):
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model_name
+        request.model_spec.signature_name = "serving_default"
+        request.inputs["captions"].CopyFrom(tf.make_tensor_proto([c.encode() for c in batch], tf.string))
+        request.inputs["seed"].CopyFrom(tf.make_tensor_proto(list(range(len(batch))), tf.int64))
+        log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+        records.append(log.SerializeToString())
+    return records
+
+
+def export_model(run_dir, out, version: int | None = None, checkpoint: str = "last",
+                 model_name: str = "t2i") -> Path:
+    """Exports a trained run to `<out>/<version>/` and returns that path."""
+    import tensorflow as tf
+
+    from t2i import run as run_lib
+    from t2i.data.mnist_captions import captions_for, parse_composition
+
+    config, model = run_lib.load_model(run_dir, checkpoint)
+    base = Path(out)
+    if base.exists() and not base.is_dir():
+        raise T2IError(f"--out {base} exists and is not a directory")
+    versions = existing_versions(base)
+    if version is None:
+        version = (versions[-1] + 1) if versions else 1
+    if version < 0:
+        raise T2IError(f"--version must be a non-negative integer, got {version}")
+    target = base / str(version)
+    if target.exists():
+        raise T2IError(f"version {version} already exists at {target}; pick another --version")
+    base.mkdir(parents=True, exist_ok=True)
+
+    archive, tokenizer = build_archive(config, model)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=base))
+    try:
+        export_dir = tmp / "model"
+        archive.write_out(str(export_dir), verbose=False)
+        assets = export_dir / "assets"
+        assets.mkdir(exist_ok=True)
+        config.save(assets / "t2i_config.json")
+        (assets / "vocabulary.txt").write_text("\n".join(tokenizer.vocabulary[1:]) + "\n")
+        (assets / "held_out.txt").write_text("".join(f"{c}\n" for c in config.data.held_out))
+        extra = export_dir / "assets.extra"
+        extra.mkdir()
+        held = [captions_for(parse_composition(c))[0] for c in config.data.held_out[:1]]
+        captions = ["the digit 7 is on the left of the digit 1 ."] + held
+        with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
+            for record in warmup_requests(model_name, captions):
+                writer.write(record)
+        os.rename(export_dir, target)  # atomic on one filesystem
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
