@@ -1,1 +1,1 @@
-"""SavedModel export for TensorFlow Serving (not built yet: see the export/serving issue)."""
+"""SavedModel export for TensorFlow Serving (`export_savedmodel.export_model`)."""

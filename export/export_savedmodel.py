@@ -156,12 +156,18 @@ def warmup_requests(model_name: str, captions: list[str]) -> list[bytes]:
 def export_model(run_dir, out, version: int | None = None, checkpoint: str = "last",
                  model_name: str = "t2i") -> Path:
     """Exports a trained run to `<out>/<version>/` and returns that path."""
-    import tensorflow as tf
-
     from t2i import run as run_lib
-    from t2i.data.mnist_captions import captions_for, parse_composition
 
     config, model = run_lib.load_model(run_dir, checkpoint)
+    return export_loaded(config, model, out, version=version, model_name=model_name)
+
+
+def export_loaded(config, model, out, version: int | None = None, model_name: str = "t2i") -> Path:
+    """Exports an in-memory `AlignDRAW` and its `ExperimentConfig` to `<out>/<version>/`."""
+    import tensorflow as tf
+
+    from t2i.data.mnist_captions import captions_for, parse_composition
+
     base = Path(out)
     if base.exists() and not base.is_dir():
         raise T2IError(f"--out {base} exists and is not a directory")

@@ -6,6 +6,8 @@
               [--samples 8] [--seed 0] [--gif] [--alignment] [--checkpoint best]
     t2i generate --run runs/mnist --captions-file captions.txt -o out.npz
     t2i export --run runs/mnist --out models/t2i [--version N]
+    t2i serve --model_name t2i --model_base_path models/t2i --port 8500
+    t2i client --target localhost:8500 "the digit 3 is at the top of the digit 1 ." -o out.png
 
 Every config field is a flag (`--section.field value`); `t2i train --help`
 lists them. Bad input ends with one line, `t2i: error: ...`, and status 2.
@@ -59,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--gif", action="store_true", help="also write an animation of the canvas")
     g.add_argument("--alignment", action="store_true", help="also write word-attention heatmaps")
     g.add_argument("--checkpoint", default="last", choices=("last", "best"))
+
+    # `serve` and `client` hand their arguments to serving.server / serving.client.
+    sub.add_parser("serve", help="serve exported models over gRPC (tensorflow_model_server flags)",
+                   add_help=False)
+    sub.add_parser("client", help="query a model server (this one or TF Serving) and write PNGs",
+                   add_help=False)
 
     e = sub.add_parser("export", help="export a run as a TF Serving SavedModel")
     e.add_argument("--run", required=True, help="a run directory written by `t2i train`")
@@ -122,6 +130,15 @@ def _export(args) -> int:
 
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "serve":
+        from serving.server import main as serve_main
+
+        return serve_main(argv[1:])
+    if argv and argv[0] == "client":
+        from serving.client import main as client_main
+
+        return client_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         return {"train": _train, "generate": _generate, "export": _export}[args.command](args)

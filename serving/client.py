@@ -1,0 +1,358 @@
+"""A gRPC client for t2i models behind TF Serving (or the local `t2i serve`).
+
+    from serving import client
+    channel = client.make_channel("localhost:8500")
+    out = client.predict(channel, ["the digit 3 is at the top ."], seeds=[0])
+    out["images"]      # uint8 [B, H, W, C]
+    out["alignments"]  # float32 [B, T, L]
+
+Only the official `tensorflow_serving.apis` stubs are used, so the same code
+works against `tensorflow_model_server`. Calls are retried only on
+UNAVAILABLE (the server did not process the request; generation is
+deterministic given the seeds, so a retry is safe); every other gRPC error is
+raised as `ClientError(code, message)` at once.
+
+Command line (`t2i client`):
+
+    t2i client --target localhost:8500 "the digit 7 is on the left of the digit 1 ." -o out.png --gif
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import grpc
+import numpy as np
+
+from t2i.errors import T2IError
+
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING",
+               50: "END"}
+
+
+class ClientError(T2IError):
+    """A gRPC call failed: `code` is the grpc.StatusCode, `details` the server's message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        self.code = code
+        self.details = message
+        super().__init__(f"{code.name}: {message}")
+
+    @property
+    def code_name(self) -> str:
+        return self.code.name
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: str               # START, LOADING, AVAILABLE, UNLOADING, END
+    error_code: int          # tensorflow.error.Code, 0 = OK
+    error_message: str
+
+
+def make_channel(target: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> grpc.Channel:
+    """An insecure channel whose send and receive limits are `max_message_bytes`.
+
+    gRPC's default receive limit is 4 MiB, too small for image batches.
+    Reconnect backoff is capped at 2 s (gRPC's default starts at 1 s and grows
+    to 120 s), so a restarted server is found again quickly.
+    """
+    if not target or ":" not in target:
+        raise T2IError(f"target must be HOST:PORT, got {target!r}")
+    n = int(max_message_bytes)
+    return grpc.insecure_channel(target, options=[
+        ("grpc.max_receive_message_length", n), ("grpc.max_send_message_length", n),
+        ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2000)])
+
+
+def _prediction_stub(channel_or_stub):
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+    if isinstance(channel_or_stub, grpc.Channel):
+        return prediction_service_pb2_grpc.PredictionServiceStub(channel_or_stub)
+    if hasattr(channel_or_stub, "Predict"):
+        return channel_or_stub
+    raise TypeError("expected a grpc.Channel or a PredictionServiceStub, got "
+                    f"{type(channel_or_stub).__name__}")
+
+
+def _model_stub(channel_or_stub):
+    from tensorflow_serving.apis import model_service_pb2_grpc
+    if isinstance(channel_or_stub, grpc.Channel):
+        return model_service_pb2_grpc.ModelServiceStub(channel_or_stub)
+    if hasattr(channel_or_stub, "GetModelStatus"):
+        return channel_or_stub
+    raise TypeError("expected a grpc.Channel or a ModelServiceStub, got "
+                    f"{type(channel_or_stub).__name__}")
+
+
+def _call(method, request, timeout_s: float | None, retries: int, backoff_s: float = 0.2):
+    """method(request) with retries on UNAVAILABLE only; errors -> ClientError."""
+    attempt = 0
+    while True:
+        try:
+            return method(request, timeout=timeout_s)
+        except grpc.RpcError as e:
+            code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
+            details = (e.details() if hasattr(e, "details") else None) or str(e)
+            if code == grpc.StatusCode.UNAVAILABLE and attempt < retries:
+                time.sleep(min(backoff_s * (2 ** attempt), 2.0))
+                attempt += 1
+                continue
+            raise ClientError(code, details) from None
+
+
+def _model_spec(spec, model_name: str, signature_name: str | None, version, version_label):
+    if version is not None and version_label is not None:
+        raise T2IError("give version or version_label, not both")
+    spec.name = model_name
+    if signature_name is not None:
+        spec.signature_name = signature_name
+    if version is not None:
+        spec.version.value = int(version)
+    elif version_label is not None:
+        spec.version_label = str(version_label)
+
+
+def _as_captions(captions) -> list[str]:
+    if isinstance(captions, (str, bytes)):
+        captions = [captions]
+    captions = list(captions)
+    if not captions:
+        raise T2IError("no captions given")
+    for c in captions:
+        if not isinstance(c, (str, bytes)):
+            raise T2IError(f"captions must be strings, got {type(c).__name__}")
+    return captions
+
+
+def _tensor(value, dtype=None):
+    import tensorflow as tf
+    from tensorflow.core.framework import tensor_pb2
+    if isinstance(value, tensor_pb2.TensorProto):
+        return value
+    return tf.make_tensor_proto(value, dtype=dtype)
+
+
+def predict(channel_or_stub, captions=None, seeds=None, *, model_name: str = "t2i",
+            signature_name: str = "serving_default", version: int | None = None,
+            version_label: str | None = None, timeout_s: float | None = 30.0, retries: int = 2,
+            inputs: Mapping | None = None, output_filter: Sequence[str] = (),
+            seed_input: str | None = "seed") -> dict[str, np.ndarray]:
+    """Call a signature; returns {output alias: ndarray}.
+
+    captions: strings, sent as DT_STRING `captions` (UTF-8). seeds: one int
+    per caption (default 0..B-1), sent as DT_INT64 `seed_input` (None: no seed
+    input). `inputs`: extra or overriding inputs {alias: array or TensorProto}.
+    """
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    _model_spec(request.model_spec, model_name, signature_name, version, version_label)
+    if captions is not None:
+        caps = _as_captions(captions)
+        encoded = [c.encode("utf-8") if isinstance(c, str) else c for c in caps]
+        request.inputs["captions"].CopyFrom(_tensor(encoded, tf.string))
+        if seed_input:
+            if seeds is None:
+                seeds = list(range(len(caps)))
+            seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+            if len(seeds) != len(caps):
+                raise T2IError(f"got {len(caps)} captions but {len(seeds)} seeds")
+            request.inputs[seed_input].CopyFrom(_tensor(seeds, tf.int64))
+    for alias, value in (inputs or {}).items():
+        request.inputs[alias].CopyFrom(_tensor(value))
+    request.output_filter.extend(output_filter)
+    stub = _prediction_stub(channel_or_stub)
+    response = _call(stub.Predict, request, timeout_s, retries)
+    return {alias: tf.make_ndarray(proto) for alias, proto in response.outputs.items()}
+
+
+def predict_with_spec(channel_or_stub, request, *, timeout_s: float | None = 30.0,
+                      retries: int = 2):
+    """Send a ready PredictRequest; returns the PredictResponse (model_spec included)."""
+    return _call(_prediction_stub(channel_or_stub).Predict, request, timeout_s, retries)
+
+
+def score(channel_or_stub, captions, images, *, model_name: str = "t2i", version=None,
+          version_label=None, timeout_s: float | None = 30.0, retries: int = 2) -> np.ndarray:
+    """The `score` signature: the lower bound (nats) of uint8 images [B, H, W, C] given captions."""
+    caps = _as_captions(captions)
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise T2IError(f"images must be uint8, got {images.dtype}")
+    if images.ndim != 4 or images.shape[0] != len(caps):
+        raise T2IError(f"images must be [B, H, W, C] with B = {len(caps)} captions, "
+                       f"got shape {images.shape}")
+    out = predict(channel_or_stub, caps, model_name=model_name, signature_name="score",
+                  version=version, version_label=version_label, timeout_s=timeout_s,
+                  retries=retries, inputs={"images": images}, seed_input=None)
+    return out["bound"]
+
+
+def trace(channel_or_stub, captions, seeds=None, *, model_name: str = "t2i", version=None,
+          version_label=None, timeout_s: float | None = 60.0, retries: int = 2) -> dict:
+    """The `trace` signature: canvases [B, T, H, W, C] uint8, images, alignments."""
+    return predict(channel_or_stub, captions, seeds, model_name=model_name,
+                   signature_name="trace", version=version, version_label=version_label,
+                   timeout_s=timeout_s, retries=retries)
+
+
+def model_status(channel_or_stub, model_name: str = "t2i", version: int | None = None, *,
+                 timeout_s: float | None = 10.0, retries: int = 0) -> list[VersionStatus]:
+    """GetModelStatus: one VersionStatus per version the server knows, newest first."""
+    from tensorflow_serving.apis import get_model_status_pb2
+    request = get_model_status_pb2.GetModelStatusRequest()
+    _model_spec(request.model_spec, model_name, None, version, None)
+    response = _call(_model_stub(channel_or_stub).GetModelStatus, request, timeout_s, retries)
+    return [VersionStatus(int(s.version), STATE_NAMES.get(int(s.state), str(s.state)),
+                          int(s.status.error_code), s.status.error_message)
+            for s in response.model_version_status]
+
+
+def signatures(channel_or_stub, model_name: str = "t2i", version: int | None = None, *,
+               timeout_s: float | None = 10.0, retries: int = 2) -> dict:
+    """GetModelMetadata: {signature key: tensorflow SignatureDef}."""
+    from tensorflow_serving.apis import get_model_metadata_pb2
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    _model_spec(request.model_spec, model_name, None, version, None)
+    request.metadata_field.append("signature_def")
+    response = _call(_prediction_stub(channel_or_stub).GetModelMetadata, request, timeout_s,
+                     retries)
+    sigs = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(sigs)
+    return dict(sigs.signature_def)
+
+
+def wait_until_available(target, model_name: str = "t2i", timeout_s: float = 60.0,
+                         version: int | None = None) -> int:
+    """Poll GetModelStatus until a version is AVAILABLE; returns the newest such version.
+
+    target: "HOST:PORT" or a channel. Raises ClientError(DEADLINE_EXCEEDED)
+    naming the last state seen if none is AVAILABLE within timeout_s.
+    """
+    own = isinstance(target, str)
+    channel = make_channel(target) if own else target
+    deadline = time.monotonic() + float(timeout_s)
+    last = "no answer yet"
+    delay = 0.05
+    try:
+        while True:
+            try:
+                statuses = model_status(channel, model_name, version,
+                                        timeout_s=max(0.1, min(5.0, deadline - time.monotonic())))
+                ready = [s.version for s in statuses if s.state == "AVAILABLE"]
+                if ready:
+                    return max(ready)
+                last = ", ".join(f"version {s.version} {s.state}"
+                                 + (f" ({s.error_message})" if s.error_message else "")
+                                 for s in statuses)
+            except ClientError as e:
+                last = str(e)
+            if time.monotonic() + delay > deadline:
+                raise ClientError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                  f"model {model_name} not AVAILABLE after {timeout_s:g}s; last "
+                                  f"status: {last}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    finally:
+        if own:
+            channel.close()
+
+
+# --------------------------------------------------------------------------
+# command line
+
+
+def build_parser(prog: str = "t2i client") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog, description="Generate images from captions with a served t2i model "
+                               "(TF Serving gRPC API).")
+    p.add_argument("captions", nargs="+", help="one or more captions")
+    p.add_argument("--target", default="localhost:8500", help="HOST:PORT (default localhost:8500)")
+    p.add_argument("-o", "--output", required=True, help="PNG to write (one row per caption)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="first seed; sample k of every caption uses seed+k (default 0)")
+    p.add_argument("--samples", type=int, default=1, help="images per caption (default 1)")
+    p.add_argument("--model_name", default="t2i")
+    p.add_argument("--signature", default="serving_default")
+    p.add_argument("--version", type=int, default=None)
+    p.add_argument("--version_label", default=None)
+    p.add_argument("--gif", action="store_true",
+                   help="call the `trace` signature and also write OUTPUT with .gif: the canvas "
+                        "after each step")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
+    p.add_argument("--retries", type=int, default=2, help="retries on UNAVAILABLE (default 2)")
+    return p
+
+
+def run_client(args) -> list[str]:
+    from t2i.visualize import captioned_grid, save_canvas_gif
+
+    if args.samples < 1:
+        raise T2IError(f"--samples must be >= 1, got {args.samples}")
+    if args.version is not None and args.version_label is not None:
+        raise T2IError("give --version or --version_label, not both")
+    captions = list(args.captions)
+    batch = [c for c in captions for _ in range(args.samples)]
+    seeds = [args.seed + k for _ in captions for k in range(args.samples)]
+    channel = make_channel(args.target)
+    try:
+        signature = "trace" if args.gif else args.signature
+        out = predict(channel, batch, seeds, model_name=args.model_name,
+                      signature_name=signature, version=args.version,
+                      version_label=args.version_label, timeout_s=args.timeout,
+                      retries=args.retries)
+    finally:
+        channel.close()
+    if "images" not in out:
+        raise T2IError(f"signature {signature!r} returned no 'images' output "
+                       f"(outputs: {sorted(out)})")
+    images = np.asarray(out["images"])
+    if images.ndim != 4 or images.shape[0] != len(batch):
+        raise T2IError(f"expected images [{len(batch)}, H, W, C], got shape {images.shape}")
+    rows = [images[i * args.samples:(i + 1) * args.samples] for i in range(len(captions))]
+    written = []
+    path = args.output
+    if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    captioned_grid(rows, captions).save(path, format="PNG")
+    written.append(path)
+    if args.gif:
+        if "canvases" not in out:
+            raise T2IError("the trace signature returned no 'canvases' output")
+        canvases = np.asarray(out["canvases"])  # [B, T, H, W, C]
+        if canvases.ndim != 5:
+            raise T2IError(f"expected canvases [B, T, H, W, C], got shape {canvases.shape}")
+        gif = os.path.splitext(path)[0] + ".gif"
+        save_canvas_gif(gif, np.transpose(canvases, (1, 0, 2, 3, 4)), cols=args.samples)
+        written.append(gif)
+    return written
+
+
+def main(argv=None, prog: str = "t2i client") -> int:
+    """`t2i client ...`: errors end with one line `t2i: error: ...` and status 2."""
+    args = build_parser(prog).parse_args(argv)
+    try:
+        written = run_client(args)
+    except T2IError as e:
+        print(f"t2i: error: {e}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as e:
+        print(f"t2i: error: {e}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m serving.client"))
