@@ -66,6 +66,8 @@ def main():
     p.add_argument("--preset", default="mnist_captions")
     p.add_argument("--requests-batch1", type=int, default=200)
     p.add_argument("--requests-batch32", type=int, default=40)
+    p.add_argument("--tensor-content", action="store_true",
+                   help="serve with --enable_serialization_as_tensor_content (raw bytes, not typed fields)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
@@ -94,9 +96,11 @@ def main():
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "serving.server", "--port", str(port), "--model_name", "t2i",
-         "--model_base_path", str(base)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         "--model_base_path", str(base)]
+        + (["--enable_serialization_as_tensor_content", "true"] if args.tensor_content else []), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "tensorflow": tf.__version__,
-               "preset": args.preset, "run": args.run, "cases": []}
+               "preset": args.preset, "run": args.run, "tensor_content": args.tensor_content,
+               "cases": []}
     try:
         client.wait_until_available(f"127.0.0.1:{port}", "t2i", timeout_s=300)
         channel = client.make_channel(f"127.0.0.1:{port}")

@@ -202,3 +202,37 @@ def export_loaded(config, model, out, version: int | None = None, model_name: st
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def op_report(saved_model_dir) -> dict:
+    """The ops of a SavedModel: all of them, those outside core TensorFlow, XLA functions.
+
+    Run it in a process that has not imported tensorflow_text: ops that TF
+    does not know there are the custom ones a server must link in.
+    """
+    import sys
+
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import op_def_registry
+
+    if "tensorflow_text" in sys.modules:
+        raise RuntimeError("op_report needs a process without tensorflow_text imported")
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((Path(saved_model_dir) / "saved_model.pb").read_bytes())
+    graph = sm.meta_graphs[0].graph_def
+    functions = {f.signature.name for f in graph.library.function}
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    ops -= functions
+    xla = sorted(f.signature.name for f in graph.library.function
+                 if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b)
+    return {"ops": sorted(ops), "custom": sorted(o for o in ops if op_def_registry.get(o) is None),
+            "xla_functions": xla}
+
+
+if __name__ == "__main__":  # python -m export.export_savedmodel ops models/t2i/1
+    import json
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "ops":
+        sys.exit("usage: python -m export.export_savedmodel ops SAVED_MODEL_DIR")
+    print(json.dumps(op_report(sys.argv[2]), indent=1))

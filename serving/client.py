@@ -29,6 +29,7 @@ from typing import Mapping, Sequence
 import grpc
 import numpy as np
 
+from serving import wire
 from t2i.errors import T2IError
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
@@ -173,7 +174,7 @@ def predict(channel_or_stub, captions=None, seeds=None, *, model_name: str = "t2
     request.output_filter.extend(output_filter)
     stub = _prediction_stub(channel_or_stub)
     response = _call(stub.Predict, request, timeout_s, retries)
-    return {alias: tf.make_ndarray(proto) for alias, proto in response.outputs.items()}
+    return {alias: wire.decode(proto) for alias, proto in response.outputs.items()}
 
 
 def predict_with_spec(channel_or_stub, request, *, timeout_s: float | None = 30.0,

@@ -44,6 +44,7 @@ import numpy as np
 
 from t2i.errors import T2IError
 from serving import model_config as mc
+from serving import wire
 
 log = logging.getLogger("t2i.serving")
 
@@ -174,27 +175,19 @@ def _as_proto_field(arr: np.ndarray, dtype_enum: int):
     """Tensor::AsProtoField: values in the typed repeated field, not tensor_content."""
     tf = _tensorflow()
     from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    fast = wire.encode(arr, dtype_enum)
+    if fast is not None:
+        return tensor_pb2.TensorProto.FromString(fast)
     proto = tensor_pb2.TensorProto(dtype=dtype_enum)
     proto.tensor_shape.CopyFrom(tensor_shape_pb2.TensorShapeProto(
         dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in arr.shape]))
     flat = np.ascontiguousarray(arr).reshape(-1)
     if dtype_enum == types_pb2.DT_STRING:
         proto.string_val.extend(x if isinstance(x, bytes) else str(x).encode("utf-8") for x in flat)
-    elif dtype_enum == types_pb2.DT_FLOAT:
-        proto.float_val.extend(flat.tolist())
-    elif dtype_enum == types_pb2.DT_DOUBLE:
-        proto.double_val.extend(flat.tolist())
-    elif dtype_enum in (types_pb2.DT_INT32, types_pb2.DT_INT16, types_pb2.DT_INT8,
-                        types_pb2.DT_UINT8, types_pb2.DT_UINT16):
-        proto.int_val.extend(flat.astype(np.int64).tolist())
-    elif dtype_enum == types_pb2.DT_INT64:
-        proto.int64_val.extend(flat.tolist())
     elif dtype_enum == types_pb2.DT_UINT32:
         proto.uint32_val.extend(flat.tolist())
     elif dtype_enum == types_pb2.DT_UINT64:
         proto.uint64_val.extend(flat.tolist())
-    elif dtype_enum == types_pb2.DT_BOOL:
-        proto.bool_val.extend(flat.tolist())
     elif dtype_enum in (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16):
         proto.half_val.extend(flat.view(np.uint16).astype(np.int64).tolist())
     elif dtype_enum == types_pb2.DT_COMPLEX64:
@@ -372,6 +365,10 @@ class Servable:
             arr = value.numpy()
             if tensor_content:
                 response.outputs[alias].CopyFrom(tf.make_tensor_proto(arr))
+                continue
+            fast = wire.encode(arr, value.dtype.as_datatype_enum)
+            if fast is not None:
+                response.outputs[alias].MergeFromString(fast)
             else:
                 response.outputs[alias].CopyFrom(_as_proto_field(arr, value.dtype.as_datatype_enum))
         return response
