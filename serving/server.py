@@ -748,22 +748,29 @@ class ModelServer:
             return {v: (STATE_NAMES[r.state], r.error[1] if r.error else None)
                     for v, r in sorted(model.versions.items(), reverse=True)}
 
+    @staticmethod
+    def _requested_version(model, spec) -> int | None:
+        """The version a ModelSpec names (a number or a label), or None for the latest."""
+        which = spec.WhichOneof("version_choice")
+        if which == "version_label":
+            version = model.config.version_labels.get(spec.version_label) if model else None
+            if version is None:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"Unrecognized servable version label: {spec.version_label}")
+            return version
+        if which == "version":
+            return spec.version.value
+        return None
+
     def resolve(self, spec) -> Servable:
         """ModelSpec -> the AVAILABLE servable it names (ServerCore semantics)."""
         name = spec.name
         if not name:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified.")
-        which = spec.WhichOneof("version_choice")
         with self._lock:
             model = self._models.get(name)
-            if which == "version_label":
-                version = model.config.version_labels.get(spec.version_label) if model else None
-                if version is None:
-                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                       f"Unrecognized servable version label: {spec.version_label}")
-            elif which == "version":
-                version = spec.version.value
-            else:
+            version = self._requested_version(model, spec)
+            if version is None:
                 available = ([v for v, r in model.versions.items() if r.state == AVAILABLE]
                              if model else [])
                 if not available:
@@ -844,16 +851,7 @@ class ModelServer:
         response = get_model_status_pb2.GetModelStatusResponse()
         with self._lock:
             model = self._models.get(name)
-            which = spec.WhichOneof("version_choice")
-            if which == "version_label":
-                version = model.config.version_labels.get(spec.version_label) if model else None
-                if version is None:
-                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                       f"Unrecognized servable version label: {spec.version_label}")
-            elif which == "version":
-                version = spec.version.value
-            else:
-                version = None
+            version = self._requested_version(model, spec)
             records = dict(model.versions) if model else {}
             if version is not None:
                 if version not in records:
