@@ -22,3 +22,14 @@ def bernoulli_nll(logits, targets):
     """
     per_pixel = ops.relu(logits) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+
+def gaussian_log_ratio(eps, log_sigma_q, z, mu_p, log_sigma_p):
+    """log q(z) - log p(z) at a sample z = mu_q + sigma_q * eps, summed over the last axis.
+
+    Its expectation under q is `gaussian_kl`; importance-weighted bounds need
+    the per-sample value.
+    """
+    log_q = -0.5 * ops.square(eps) - log_sigma_q
+    log_p = -0.5 * ops.square((z - mu_p) * ops.exp(-log_sigma_p)) - log_sigma_p
+    return ops.sum(log_q - log_p, axis=-1)

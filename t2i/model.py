@@ -16,7 +16,7 @@ from keras import ops
 from t2i.layers import (CaptionAlignment, CaptionEncoder, DrawReadAttention, DrawWriteAttention,
                         LearnedPrior, LSTMCell, PosteriorHead)
 from t2i.layers.alignment import masked_mean
-from t2i.losses import bernoulli_nll, gaussian_kl
+from t2i.losses import bernoulli_nll, gaussian_kl, gaussian_log_ratio
 
 
 @keras.saving.register_keras_serializable(package="t2i")
@@ -72,7 +72,8 @@ class AlignDRAW(keras.Model):
 
     Returns (inference path):
         dict with "logits" [B, H, W, C] (c_T), "reconstruction" [B],
-        "kl" [B, T], "alignments" [B, T, L]; with `trace`, "canvases"
+        "kl" [B, T] (closed form), "log_ratio" [B, T] (log q(z_t) - log p(z_t)
+        at the drawn z_t, for importance weighting), "alignments" [B, T, L]; with `trace`, "canvases"
         [B, T, H, W, C] (logits c_1..c_T) and "decoder_states" [B, T, units].
 
     Example:
@@ -191,7 +192,7 @@ class AlignDRAW(keras.Model):
                                   (batch, self.image_height, self.image_width, self.channels))
         mu_p = ops.zeros((batch, self.latent_dim), dtype=self.compute_dtype)  # N(0, I) at t = 1
         log_sigma_p = ops.zeros_like(mu_p)
-        kls, alignments, canvases, states = [], [], [], []
+        kls, log_ratios, alignments, canvases, states = [], [], [], [], []
         for t in range(self.num_steps):
             context, weights = context_of(h_dec)  # s_t from h^gen_{t-1}
             eps = noise[:, t]
@@ -202,6 +203,7 @@ class AlignDRAW(keras.Model):
                 mu_q, log_sigma_q = self.posterior(h_enc)
                 z = mu_q + ops.exp(log_sigma_q) * eps
                 kls.append(gaussian_kl(mu_q, log_sigma_q, mu_p, log_sigma_p))
+                log_ratios.append(gaussian_log_ratio(eps, log_sigma_q, z, mu_p, log_sigma_p))
             else:
                 z = mu_p + ops.exp(log_sigma_p) * eps
             h_dec, c_dec = self.decoder_cell(ops.concatenate([z, context], -1), h_dec, c_dec)
@@ -215,6 +217,7 @@ class AlignDRAW(keras.Model):
         out = {"logits": canvas, "alignments": ops.stack(alignments, axis=1)}
         if images is not None:
             out["kl"] = ops.stack(kls, axis=1)
+            out["log_ratio"] = ops.stack(log_ratios, axis=1)
             out["reconstruction"] = bernoulli_nll(canvas, images)
         if trace:
             out["canvases"] = ops.stack(canvases, axis=1)
