@@ -1,0 +1,55 @@
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from t2i.data.mnist import load_mnist
+from t2i.data.mnist_captions import CompositeSampler
+from t2i.digit_classifier import (caption_fidelity, expected_digits, load_classifier,
+                                  train_classifier)
+
+
+@pytest.fixture(scope="module")
+def composites():
+    digits = load_mnist("bundled")
+    return CompositeSampler(digits.x_test, digits.y_test, ()).sample(1000, np.random.default_rng(1), which="all")
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_classifier()
+
+
+def test_expected_digits_follow_the_templates():
+    assert expected_digits([0, 1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7, 8], [9, 8, 7, 6, -1, -1, -1, -1]) == [
+        [("left", 1), ("right", 9)], [("left", 2), ("right", 8)], [("top", 3), ("bottom", 7)],
+        [("top", 4), ("bottom", 6)], [("top left", 5)], [("bottom right", 6)], [("top right", 7)],
+        [("bottom left", 8)]]
+
+
+def test_fidelity_ceiling_and_floors(classifier, composites):
+    c = composites
+    real = caption_fidelity(classifier, c.images, c.types, c.a, c.b)
+    assert real.mean() >= 0.94, real.mean()  # the ceiling: real test composites
+    perm = np.random.default_rng(2).permutation(len(real))
+    shuffled = caption_fidelity(classifier, c.images, c.types[perm], c.a[perm], c.b[perm])
+    assert shuffled.mean() < 0.15, shuffled.mean()  # near chance
+    blank = caption_fidelity(classifier, np.zeros_like(c.images), c.types, c.a, c.b)
+    assert blank.mean() < 0.15, blank.mean()
+    # A digit in the wrong place does not count: swap left and right digits of "a left of b".
+    pairs = np.flatnonzero((c.types == 0) & (c.a != c.b))[:50]
+    swapped = caption_fidelity(classifier, c.images[pairs], c.types[pairs], c.b[pairs], c.a[pairs])
+    assert swapped.mean() < 0.15
+
+
+def test_shipped_weights_record_their_accuracy():
+    info = json.loads((resources.files("t2i.data") / "digit_classifier.json").read_text())
+    assert info["test_accuracy_shifted"] >= 0.95 and info["params"] == load_classifier().count_params()
+
+
+def test_training_learns():
+    digits = load_mnist("bundled")
+    _, accuracy = train_classifier(digits.x_train[:2000], digits.y_train[:2000], digits.x_test[:500],
+                                   digits.y_test[:500], epochs=4)
+    assert accuracy > 0.7, accuracy
