@@ -5,6 +5,7 @@
     t2i generate --run runs/mnist "the digit 7 is on the left of the digit 1 ." -o out.png
               [--samples 8] [--seed 0] [--gif] [--alignment] [--checkpoint best]
     t2i generate --run runs/mnist --captions-file captions.txt -o out.npz
+    t2i evaluate --run runs/mnist -o report/ [--examples 1000] [--samples 50]
     t2i export --run runs/mnist --out models/t2i [--version N]
     t2i serve --model_name t2i --model_base_path models/t2i --port 8500
     t2i client --target localhost:8500 "the digit 3 is at the top of the digit 1 ." -o out.png
@@ -68,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("client", help="query a model server (this one or TF Serving) and write PNGs",
                    add_help=False)
 
+    v = sub.add_parser("evaluate", help="bounds, caption fidelity and SSI on test composites")
+    v.add_argument("--run", required=True, help="a run directory written by `t2i train`")
+    v.add_argument("-o", "--out", required=True, help="report folder (metrics.json, metrics.md, samples.png)")
+    v.add_argument("--examples", type=int, default=1000, help="test composites to evaluate (default 1000)")
+    v.add_argument("--iw-examples", type=int, default=100, help="examples for the k=100 bound (default 100)")
+    v.add_argument("--ssi-captions", type=int, default=100, help="captions for SSI (default 100)")
+    v.add_argument("--samples", type=int, default=50, help="samples per caption for SSI (default 50)")
+    v.add_argument("--checkpoint", default="best", choices=("last", "best"))
+    v.add_argument("--seed", type=int, default=0)
+
     e = sub.add_parser("export", help="export a run as a TF Serving SavedModel")
     e.add_argument("--run", required=True, help="a run directory written by `t2i train`")
     e.add_argument("--out", default="models/t2i", help="model base path (default models/t2i)")
@@ -120,6 +131,16 @@ def _generate(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    from training.evaluate import evaluate, markdown
+
+    report = evaluate(args.run, args.out, examples=args.examples, iw_examples=args.iw_examples,
+                      ssi_captions=args.ssi_captions, samples=args.samples, checkpoint=args.checkpoint,
+                      seed=args.seed)
+    print(markdown(report))
+    return 0
+
+
 def _export(args) -> int:
     from export.export_savedmodel import export_model
 
@@ -141,7 +162,8 @@ def main(argv=None) -> int:
         return client_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
-        return {"train": _train, "generate": _generate, "export": _export}[args.command](args)
+        commands = {"train": _train, "generate": _generate, "evaluate": _evaluate, "export": _export}
+        return commands[args.command](args)
     except T2IError as e:
         print(f"t2i: error: {e}", file=sys.stderr)
         return 2

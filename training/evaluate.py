@@ -1,0 +1,126 @@
+"""Evaluation of a trained run on test composites built from MNIST test digits.
+
+    t2i evaluate --run runs/mnist -o report/ [--examples 1000] [--samples 50]
+
+writes `report/metrics.json`, `report/metrics.md` and `report/samples.png`:
+
+* the single-sample lower bound (nats per image, averaged over the test
+  composites) and importance-weighted bounds with k = 1, 10, 100 on a subset;
+* caption fidelity (the bundled digit classifier reads each digit at the place
+  the caption names) of one generated sample per test caption, for seen and
+  held-out compositions and per template, next to its ceiling (the real test
+  composites) and floor (real composites with shuffled captions);
+* SSI: SSIM of `--samples` samples per caption to the caption's true image
+  (mean and std), and sample diversity (mean SSIM between samples of a caption).
+
+Retrieval (R@K, median rank) has its building blocks in `t2i.metrics` but is
+not reported here yet.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from t2i.errors import T2IError
+
+
+def _fidelity_table(right, types, held) -> dict:
+    out = {"all": float(right.mean()), "seen": float(right[~held].mean()) if (~held).any() else None,
+           "held_out": float(right[held].mean()) if held.any() else None, "per_template": {}}
+    for k in range(8):
+        sel = types == k
+        if sel.any():
+            out["per_template"][str(k)] = {
+                "seen": float(right[sel & ~held].mean()) if (sel & ~held).any() else None,
+                "held_out": float(right[sel & held].mean()) if (sel & held).any() else None}
+    return out
+
+
+def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_k=(1, 10, 100),
+             ssi_captions: int = 100, samples: int = 50, checkpoint: str = "best", seed: int = 0) -> dict:
+    """Evaluates a run; writes and returns the metrics (see the module docstring)."""
+    from t2i import metrics
+    from t2i import run as run_lib
+    from t2i.data.pipeline import make_datasets
+    from t2i.digit_classifier import caption_fidelity, load_classifier
+    from t2i.text import CaptionTokenizer
+    from t2i.visualize import captioned_grid
+
+    if examples < 1 or iw_examples < 1 or ssi_captions < 1 or samples < 2:
+        raise T2IError("--examples, --iw-examples and --ssi-captions must be >= 1 and --samples >= 2")
+    config, model = run_lib.load_model(run_dir, checkpoint)
+    tokenizer = CaptionTokenizer(config.text)
+    test = make_datasets(config, tokenizer).test_composites
+    n = min(examples, len(test))
+    images, captions = test.images[:n], [str(c) for c in test.captions[:n]]
+    types, a, b, held = test.types[:n], test.a[:n], test.b[:n], np.asarray(test.held_out[:n], bool)
+    tokens = tokenizer.encode(captions)
+
+    report = {"run": str(run_dir), "checkpoint": checkpoint, "examples": n,
+              "held_out_examples": int(held.sum()), "held_out": list(config.data.held_out)}
+    # Bounds (nats per image; the paper reports log-likelihood bounds as negatives).
+    w1 = metrics.log_weights(model, images, tokens, 1, seed=seed)
+    report["lower_bound"] = {"all": float(w1.mean()), "seen": float(w1[~held].mean()),
+                             "held_out": float(w1[held].mean()) if held.any() else None}
+    m = min(iw_examples, n)
+    wk = metrics.log_weights(model, images[:m], tokens[:m], max(iw_k), seed=seed + 1)
+    report["importance_weighted_bound"] = {
+        "examples": m, **{f"k={k}": float(np.mean([metrics.importance_weighted_bound(wk[:, i:i + k]).mean()
+                                                    for i in range(0, max(iw_k) - k + 1, k)]))
+                          for k in iw_k}}
+    # Caption fidelity of one sample per caption, with its ceiling and floor.
+    classifier = load_classifier()
+    generated = model.generate(tokens, seed + np.arange(n))["images"]
+    report["fidelity"] = _fidelity_table(caption_fidelity(classifier, generated, types, a, b), types, held)
+    report["fidelity_ceiling_real"] = _fidelity_table(caption_fidelity(classifier, images, types, a, b),
+                                                      types, held)
+    perm = np.random.default_rng(seed).permutation(n)
+    report["fidelity_floor_shuffled"] = float(
+        caption_fidelity(classifier, images, types[perm], a[perm], b[perm]).mean())
+    # SSI and diversity.
+    c = min(ssi_captions, n)
+    reps = np.repeat(tokens[:c], samples, axis=0)
+    drawn = model.generate(reps, seed + np.arange(len(reps)))["images"].reshape(
+        (c, samples) + images.shape[1:])
+    mean, std = metrics.ssi_to_reference(drawn, images[:c])
+    report["ssi"] = {"captions": c, "samples": samples, "mean": mean, "std": std,
+                     "diversity": metrics.sample_diversity(drawn)}
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "metrics.md").write_text(markdown(report))
+    show = min(8, c)
+    rows = [np.concatenate([images[i:i + 1], drawn[i, :7]]) for i in range(show)]
+    captioned_grid(rows, [f"{captions[i]} (true, then samples)" for i in range(show)]).save(out / "samples.png")
+    return report
+
+
+def markdown(r: dict) -> str:
+    def pct(x):
+        return "–" if x is None else f"{100 * x:.1f}%"
+
+    lines = [f"# Evaluation of {r['run']} ({r['checkpoint']} checkpoint)", "",
+             f"{r['examples']} test composites from MNIST test digits, {r['held_out_examples']} of them "
+             "held-out compositions.", "", "| metric | value |", "|---|---|",
+             f"| lower bound, nats/image (all / seen / held-out) | {r['lower_bound']['all']:.1f} / "
+             f"{r['lower_bound']['seen']:.1f} / "
+             + ("–" if r['lower_bound']['held_out'] is None else f"{r['lower_bound']['held_out']:.1f}") + " |"]
+    iw = r["importance_weighted_bound"]
+    for key, value in iw.items():
+        if key.startswith("k="):
+            lines.append(f"| importance-weighted bound {key} ({iw['examples']} examples) | {value:.1f} |")
+    f, ceil = r["fidelity"], r["fidelity_ceiling_real"]
+    lines += [f"| caption fidelity, seen / held-out | {pct(f['seen'])} / {pct(f['held_out'])} |",
+              f"| ceiling (real composites), seen / held-out | {pct(ceil['seen'])} / {pct(ceil['held_out'])} |",
+              f"| floor (shuffled captions) | {pct(r['fidelity_floor_shuffled'])} |",
+              f"| SSI ({r['ssi']['samples']} samples x {r['ssi']['captions']} captions) | "
+              f"{r['ssi']['mean']:.3f} ± {r['ssi']['std']:.3f} |",
+              f"| sample diversity (mean SSIM between samples) | {r['ssi']['diversity']:.3f} |", "",
+              "Per template (seen / held-out fidelity):", "", "| template | seen | held-out |", "|---|---|---|"]
+    for k, v in f["per_template"].items():
+        lines.append(f"| {k} | {pct(v['seen'])} | {pct(v['held_out'])} |")
+    return "\n".join(lines) + "\n"
