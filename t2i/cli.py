@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--iw-examples", type=int, default=100, help="examples for the k=100 bound (default 100)")
     v.add_argument("--ssi-captions", type=int, default=100, help="captions for SSI (default 100)")
     v.add_argument("--samples", type=int, default=50, help="samples per caption for SSI (default 50)")
+    v.add_argument("--retrieval-queries", type=int, default=100, help="retrieval queries (0: skip)")
+    v.add_argument("--candidates", type=int, default=100, help="candidates per retrieval query")
     v.add_argument("--checkpoint", default="best", choices=("last", "best"))
     v.add_argument("--seed", type=int, default=0)
 
@@ -135,7 +137,9 @@ def _evaluate(args) -> int:
     from training.evaluate import evaluate, markdown
 
     report = evaluate(args.run, args.out, examples=args.examples, iw_examples=args.iw_examples,
-                      ssi_captions=args.ssi_captions, samples=args.samples, checkpoint=args.checkpoint,
+                      ssi_captions=args.ssi_captions, samples=args.samples,
+                      retrieval_queries=args.retrieval_queries, candidates=args.candidates,
+                      checkpoint=args.checkpoint,
                       seed=args.seed)
     print(markdown(report))
     return 0

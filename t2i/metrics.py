@@ -10,6 +10,8 @@ over importance samples).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -124,3 +126,51 @@ def nearest_candidates(images, num_candidates: int = 100) -> np.ndarray:
     dist = sq[:, None] + sq[None, :] - 2.0 * flat @ flat.T
     np.fill_diagonal(dist, -np.inf)
     return np.argsort(dist, axis=1, kind="stable")[:, :num_candidates]
+
+
+def mean_word_state(model, tokens, batch_size: int = 500) -> np.ndarray:
+    """The mean caption-encoder word state over all real words of `tokens` [N, L] -> [2u].
+
+    This is ȳ, the "mean sentence representation" of the paper's retrieval
+    protocol, for alignDRAW: a one-word caption whose word state is the
+    training captions' mean, so the alignment gives s_t = that mean.
+    """
+    from keras import ops
+
+    total, count = None, 0
+    for i in range(0, len(tokens), batch_size):
+        words, mask = model.caption_states(np.asarray(tokens[i:i + batch_size]))
+        words, mask = ops.convert_to_numpy(words), ops.convert_to_numpy(mask)
+        part = (words * mask[..., None]).sum(axis=(0, 1))
+        total = part if total is None else total + part
+        count += int(mask.sum())
+    return total / max(count, 1)
+
+
+def retrieval_scores(model, images, tokens, mean_state, candidates, queries, batch_size: int = 100,
+                     seed: int = 0) -> np.ndarray:
+    """log p(x_c | y_q) - log p(x_c | ȳ) for each query q and its candidates c.
+
+    Both terms are single-sample lower bounds drawn with the same noise (so the
+    noise largely cancels in the difference). candidates: [N, C] indices
+    (`nearest_candidates`); queries: the query indices. Returns [Q, C].
+    """
+    images = np.asarray(images, np.float32)
+    num_c = candidates.shape[1]
+    rng = np.random.default_rng(seed)
+    ybar = {"words": np.broadcast_to(mean_state, (num_c, 1, len(mean_state))).astype(np.float32),
+            "word_mask": np.ones((num_c, 1), bool)}
+    scores = np.empty((len(queries), num_c))
+    for row, q in enumerate(queries):
+        pixels = images[candidates[q]]
+        noise = rng.standard_normal((num_c, model.num_steps, model.latent_dim)).astype(np.float32)
+        terms = []
+        for caption in ({"tokens": np.repeat(np.asarray(tokens)[q:q + 1], num_c, axis=0)}, ybar):
+            with warnings.catch_warnings():  # the one-word mean caption: a softmax over 1 word is intended
+                warnings.filterwarnings("ignore", message="You are using a softmax over axis")
+                out = model.predict({"images": pixels, "noise": noise, **caption},
+                                    batch_size=batch_size, verbose=0)
+            terms.append(-(np.asarray(out["reconstruction"], np.float64)
+                           + np.asarray(out["kl"], np.float64).sum(-1)))
+        scores[row] = terms[0] - terms[1]
+    return scores

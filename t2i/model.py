@@ -68,6 +68,8 @@ class AlignDRAW(keras.Model):
               drawn from the model's seed generator; or
             - no "images" but "noise" [B, T, latent]: generation from the
               prior (see `sample`), which is what `predict` runs.
+            Instead of "tokens", "words" [B, L, 2u] and "word_mask" [B, L]
+            give precomputed word states (see `caption_states`).
         trace: also return per-step canvases and generator states.
 
     Returns (inference path):
@@ -170,8 +172,12 @@ class AlignDRAW(keras.Model):
         self.built = True
 
     # === Forward passes ===
-    def _encode_caption(self, tokens):
-        words, mask = self.caption_encoder(tokens)  # [B, L, 2u], [B, L]
+    def _encode_caption(self, caption):
+        """caption: int tokens [B, L], or precomputed (word states [B, L, 2u], mask [B, L])."""
+        if isinstance(caption, (tuple, list)):
+            words, mask = caption
+        else:
+            words, mask = self.caption_encoder(caption)  # [B, L, 2u], [B, L]
         if self.conditioning == "align":
             projected = self.alignment.project_words(words)  # U h^lang, once per caption
             return lambda h: self.alignment(words, h, mask, projected_words=projected)
@@ -182,10 +188,10 @@ class AlignDRAW(keras.Model):
         return (ops.broadcast_to(units_weight, (batch, units)),
                 ops.zeros((batch, units), dtype=self.compute_dtype))
 
-    def _unroll(self, tokens, noise, images=None, trace=False):
+    def _unroll(self, caption, noise, images=None, trace=False):
         """Runs T steps: the inference path if `images` is given, else the prior."""
-        batch = ops.shape(tokens)[0]
-        context_of = self._encode_caption(tokens)
+        batch = ops.shape(noise)[0]
+        context_of = self._encode_caption(caption)
         h_enc, c_enc = self._initial(batch, self.initial_encoder_state, self.encoder_units)
         h_dec, c_dec = self._initial(batch, self.initial_decoder_state, self.decoder_units)
         canvas = ops.broadcast_to(self.initial_canvas,
@@ -228,19 +234,27 @@ class AlignDRAW(keras.Model):
         return keras.random.normal((batch, self.num_steps, self.latent_dim), seed=self.seed_generator)
 
     def call(self, inputs, training=False, trace=False):
-        tokens = inputs["tokens"]
+        if "words" in inputs:  # precomputed word states, e.g. a mean caption for retrieval
+            caption = (ops.convert_to_tensor(inputs["words"], dtype=self.compute_dtype),
+                       ops.cast(inputs["word_mask"], "bool"))
+        else:
+            caption = inputs["tokens"]
         noise = inputs.get("noise")
         if "images" not in inputs:
             if noise is None:
                 raise ValueError("generation needs explicit noise: pass inputs['noise'] [B, T, latent]")
-            return self.sample(tokens, noise, trace=trace)
+            return self.sample(caption, noise, trace=trace)
         images = ops.convert_to_tensor(inputs["images"], dtype=self.compute_dtype)
         if noise is None:
-            noise = self._noise(ops.shape(tokens)[0])
-        return self._unroll(tokens, noise, images=images, trace=trace)
+            noise = self._noise(ops.shape(images)[0])
+        return self._unroll(caption, noise, images=images, trace=trace)
+
+    def caption_states(self, tokens):
+        """The caption encoder's word states and mask: ([B, L, 2u], bool [B, L])."""
+        return self.caption_encoder(tokens)
 
     def sample(self, tokens, noise, trace=False):
-        """Draws from the prior given explicit noise [B, T, latent].
+        """Draws from the prior given explicit noise [B, T, latent] (tokens: ids or (words, mask)).
 
         Returns a dict with "images" (sigmoid(c_T), the Bernoulli mean, as in
         the paper's figures) [B, H, W, C] and "alignments" [B, T, L]; with

@@ -13,8 +13,10 @@ writes `report/metrics.json`, `report/metrics.md` and `report/samples.png`:
 * SSI: SSIM of `--samples` samples per caption to the caption's true image
   (mean and std), and sample diversity (mean SSIM between samples of a caption).
 
-Retrieval (R@K, median rank) has its building blocks in `t2i.metrics` but is
-not reported here yet.
+* retrieval as in the paper: each query caption ranks its true image among
+  `--candidates` (the image and its nearest neighbours in pixel space) by
+  log p(x|y) - log p(x|ybar), ybar the mean word state of training captions;
+  R@1/5/10/50 and the median rank.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def _fidelity_table(right, types, held) -> dict:
 
 
 def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_k=(1, 10, 100),
-             ssi_captions: int = 100, samples: int = 50, checkpoint: str = "best", seed: int = 0) -> dict:
+             ssi_captions: int = 100, samples: int = 50, retrieval_queries: int = 100,
+             candidates: int = 100, checkpoint: str = "best", seed: int = 0) -> dict:
     """Evaluates a run; writes and returns the metrics (see the module docstring)."""
     from t2i import metrics
     from t2i import run as run_lib
@@ -53,7 +56,8 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
         raise T2IError("--examples, --iw-examples and --ssi-captions must be >= 1 and --samples >= 2")
     config, model = run_lib.load_model(run_dir, checkpoint)
     tokenizer = CaptionTokenizer(config.text)
-    test = make_datasets(config, tokenizer).test_composites
+    data = make_datasets(config, tokenizer)
+    test = data.test_composites
     n = min(examples, len(test))
     images, captions = test.images[:n], [str(c) for c in test.captions[:n]]
     types, a, b, held = test.types[:n], test.a[:n], test.b[:n], np.asarray(test.held_out[:n], bool)
@@ -89,6 +93,22 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     report["ssi"] = {"captions": c, "samples": samples, "mean": mean, "std": std,
                      "diversity": metrics.sample_diversity(drawn)}
 
+    # Retrieval (spec 10): rank each query's true image among it and its nearest
+    # neighbours by log p(x|y) - log p(x|ybar), ybar the mean training word state.
+    if retrieval_queries > 0:
+        if candidates > n:
+            raise T2IError(f"retrieval needs at least --candidates ({candidates}) examples, got {n}")
+        train_tokens = np.concatenate([batch["tokens"].numpy() for batch in data.train.take(
+            max(1, 1000 // config.train.batch_size))])
+        mean_state = metrics.mean_word_state(model, train_tokens)
+        shortlist = metrics.nearest_candidates(images, candidates)
+        queries = np.arange(min(retrieval_queries, n))
+        ranks = metrics.retrieval_ranks(
+            metrics.retrieval_scores(model, images, tokens, mean_state, shortlist, queries, seed=seed),
+            np.zeros(len(queries), int))
+        report["retrieval"] = {"queries": len(queries), "candidates": candidates,
+                               **metrics.retrieval_report(ranks)}
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -119,7 +139,13 @@ def markdown(r: dict) -> str:
               f"| floor (shuffled captions) | {pct(r['fidelity_floor_shuffled'])} |",
               f"| SSI ({r['ssi']['samples']} samples x {r['ssi']['captions']} captions) | "
               f"{r['ssi']['mean']:.3f} ± {r['ssi']['std']:.3f} |",
-              f"| sample diversity (mean SSIM between samples) | {r['ssi']['diversity']:.3f} |", "",
+              f"| sample diversity (mean SSIM between samples) | {r['ssi']['diversity']:.3f} |"]
+    if "retrieval" in r:
+        t = r["retrieval"]
+        lines.append(f"| retrieval ({t['queries']} queries x {t['candidates']} candidates): R@1 / R@5 / R@10 / "
+                     f"R@50, median rank | {t['R@1']:.1f} / {t['R@5']:.1f} / {t['R@10']:.1f} / "
+                     f"{t['R@50']:.1f}, {t['median_rank']:.0f} |")
+    lines += ["",
               "Per template (seen / held-out fidelity):", "", "| template | seen | held-out |", "|---|---|---|"]
     for k, v in f["per_template"].items():
         lines.append(f"| {k} | {pct(v['seen'])} | {pct(v['held_out'])} |")

@@ -87,3 +87,32 @@ def test_nearest_candidates():
     assert set(cand[2, 1:]) == {1, 3}
     with pytest.raises(ValueError, match="at least 10"):
         metrics.nearest_candidates(base, num_candidates=10)
+
+
+def test_word_state_override_matches_tokens(model_and_data):
+    model, images, tokens = model_and_data
+    noise = RNG.normal(size=(6, model.num_steps, model.latent_dim)).astype("float32")
+    words, mask = model.caption_states(tokens)
+    a = model({"images": images, "tokens": tokens, "noise": noise})
+    b = model({"images": images, "words": words, "word_mask": mask, "noise": noise})
+    np.testing.assert_allclose(ops.convert_to_numpy(a["kl"]), ops.convert_to_numpy(b["kl"]), rtol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(a["reconstruction"]),
+                               ops.convert_to_numpy(b["reconstruction"]), rtol=1e-5)
+
+
+def test_mean_word_state_and_retrieval_scores(model_and_data):
+    model, images, tokens = model_and_data
+    mean = metrics.mean_word_state(model, tokens, batch_size=4)
+    words, mask = (ops.convert_to_numpy(x) for x in model.caption_states(tokens))
+    np.testing.assert_allclose(mean, words[mask].mean(axis=0), rtol=1e-5)
+    candidates = metrics.nearest_candidates(images, num_candidates=4)
+    scores = metrics.retrieval_scores(model, images, tokens, mean, candidates, queries=[0, 3])
+    assert scores.shape == (2, 4) and np.all(np.isfinite(scores))
+    # A model whose caption does not matter scores every candidate 0 against the mean caption.
+    model.alignment.state_projection.bias.assign(np.zeros(model.align_units, "float32"))
+    for w in model.decoder_cell.weights[:1]:
+        k = ops.convert_to_numpy(w).copy()
+        k[model.latent_dim:model.latent_dim + 2 * model.caption_units] = 0.0  # ignore s_t
+        w.assign(k)
+    flat = metrics.retrieval_scores(model, images, tokens, mean, candidates, queries=[0, 3])
+    np.testing.assert_allclose(flat, 0.0, atol=1e-3)

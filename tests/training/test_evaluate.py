@@ -21,7 +21,7 @@ def run_dir(tmp_path_factory):
 
 def test_report(run_dir, tmp_path):
     report = evaluate(run_dir, tmp_path / "r", examples=64, iw_examples=8, iw_k=(1, 4),
-                      ssi_captions=4, samples=3)
+                      ssi_captions=4, samples=3, retrieval_queries=5, candidates=10)
     saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(report))
     assert report["examples"] == 64
@@ -34,6 +34,9 @@ def test_report(run_dir, tmp_path):
     assert report["fidelity_ceiling_real"]["all"] > 0.85
     assert report["fidelity_floor_shuffled"] < 0.3
     assert -1 <= report["ssi"]["mean"] <= 1 and 0 <= report["ssi"]["diversity"] <= 1
+    t = report["retrieval"]
+    assert t["queries"] == 5 and t["candidates"] == 10 and 1 <= t["median_rank"] <= 10
+    assert 0 <= t["R@1"] <= t["R@5"] <= t["R@10"] == 100.0
     md = (tmp_path / "r" / "metrics.md").read_text()
     assert "caption fidelity" in md and "SSI" in md
     assert (tmp_path / "r" / "samples.png").is_file()
@@ -41,7 +44,8 @@ def test_report(run_dir, tmp_path):
 
 def test_cli_and_bad_arguments(run_dir, tmp_path, capsys):
     assert main(["evaluate", "--run", str(run_dir), "-o", str(tmp_path / "c"), "--examples", "16",
-                 "--iw-examples", "2", "--ssi-captions", "2", "--samples", "2"]) == 0
+                 "--iw-examples", "2", "--ssi-captions", "2", "--samples", "2",
+                 "--retrieval-queries", "2", "--candidates", "4"]) == 0
     assert "lower bound" in capsys.readouterr().out
     assert main(["evaluate", "--run", str(run_dir), "-o", str(tmp_path / "d"), "--samples", "1"]) == 2
     assert "--samples >= 2" in capsys.readouterr().err
