@@ -54,7 +54,7 @@ def test_loss_is_reconstruction_plus_kl():
     np.testing.assert_allclose(_np(out["reconstruction"]), recon, rtol=1e-6)
     loss = _np(model.compute_loss(y_pred=out))
     np.testing.assert_allclose(loss, np.mean(recon + _np(out["kl"]).sum(-1)), rtol=1e-6)
-    assert np.all(_np(out["kl"]) >= 0)
+    assert np.all(_np(out["kl"]) >= -1e-5)  # a KL, up to float32 rounding near 0
     # evaluate() reports loss = reconstruction_loss + kl_loss.
     model.compile(optimizer="rmsprop")
     logs = model.evaluate(tf.data.Dataset.from_tensors(x), return_dict=True, verbose=0)
