@@ -75,7 +75,8 @@ def build_archive(config, model):
             tf.reduce_all(valid), ["t2i: caption is not valid UTF-8; invalid caption indices:",
                                    tf.where(tf.logical_not(valid))[:, 0]], summarize=8)
         with tf.control_dependencies([check_utf8]):
-            lengths = tokenizer.words(captions).row_lengths()
+            words = tokenizer.words(captions)  # tokenised once: lengths and ids both come from it
+        lengths = words.row_lengths()
         checks = [
             tf.debugging.assert_greater(lengths, tf.constant(0, lengths.dtype),
                                         message="t2i: empty caption: every caption needs at least one word; "
@@ -85,7 +86,7 @@ def build_archive(config, model):
                                                    f"{limit} tokens; token counts per caption"),
         ]
         with tf.control_dependencies(checks):
-            return tf.identity(tokenizer(captions))
+            return tf.identity(tokenizer.ids(words))
 
     def noise_of(seeds):
         return tf.map_fn(

@@ -151,8 +151,9 @@ def retrieval_scores(model, images, tokens, mean_state, candidates, queries, bat
                      seed: int = 0) -> np.ndarray:
     """log p(x_c | y_q) - log p(x_c | ȳ) for each query q and its candidates c.
 
-    Both terms are single-sample lower bounds drawn with the same noise (so the
-    noise largely cancels in the difference). candidates: [N, C] indices
+    Each term is the lower bound with one reconstruction draw and the
+    closed-form KL; both use the same noise, so it largely cancels in the
+    difference. candidates: [N, C] indices
     (`nearest_candidates`); queries: the query indices. Returns [Q, C].
     """
     images = np.asarray(images, np.float32)

@@ -80,7 +80,10 @@ class CaptionTokenizer(tf.Module):
         return self._whitespace.tokenize(normalize(captions))
 
     def __call__(self, captions, length: int | None = None) -> tf.Tensor:
-        words = self.words(tf.convert_to_tensor(captions, tf.string))
+        return self.ids(self.words(tf.convert_to_tensor(captions, tf.string)), length)
+
+    def ids(self, words: tf.RaggedTensor, length: int | None = None) -> tf.Tensor:
+        """Padded int64 ids [B, L] of already tokenised `words` (ragged string [B, None])."""
         ids = tf.ragged.map_flat_values(self.lookup, words)
         ids = tf.cast(ids, tf.int64)
         shape = None if length is None else [None, length]
@@ -95,7 +98,8 @@ class CaptionTokenizer(tf.Module):
         """
         if not captions:
             raise T2IError("no captions given")
-        words = self.words(tf.constant(captions, tf.string)).to_list()
+        ragged = self.words(tf.constant(captions, tf.string))
+        words = ragged.to_list()
         limit = self.text_config.max_caption_length
         for caption, toks in zip(captions, words):
             if not toks:
@@ -103,7 +107,7 @@ class CaptionTokenizer(tf.Module):
             if len(toks) > limit:
                 raise T2IError(
                     f"caption {caption!r} has {len(toks)} tokens; this model takes at most {limit}")
-        return self(tf.constant(captions, tf.string)).numpy()
+        return self.ids(ragged).numpy()
 
     def unknown_words(self, captions: list[str]) -> list[str]:
         """The distinct words of `captions` that are not in the vocabulary."""

@@ -4,21 +4,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from t2i import config as C
 from t2i.cli import main
-from training.train import prepare_run_dir, train
+from tests.runs import train_tiny_run
 
 CAPTION = "the digit 7 is on the left of the digit 1 ."
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    cfg = C.tiny().override({"data.examples_per_epoch": 16, "data.validation_examples": 8,
-                             "train.batch_size": 8, "train.epochs": 1, "train.sample_every": 0,
-                             "data.mnist_source": "bundled"})
-    train(prepare_run_dir(cfg, run_dir, resume=False), run_dir, verbose=0)
-    return run_dir
+    return train_tiny_run(tmp_path_factory.mktemp("runs") / "tiny")
 
 
 def _error(capsys, argv):

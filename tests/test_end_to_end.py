@@ -20,8 +20,7 @@ import tensorflow as tf
 
 from export.export_savedmodel import export_model
 from serving import client
-from t2i import config as C
-from training.train import prepare_run_dir, train
+from tests.runs import VISIBLE, train_tiny_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAPTION = "the digit 7 is on the left of the digit 1 ."
@@ -53,12 +52,7 @@ def _served_version(channel, **kw):
 
 
 def test_train_export_serve_query(tmp_path):
-    run_dir = tmp_path / "run"
-    cfg = C.tiny().override({"data.examples_per_epoch": 16, "data.validation_examples": 8,
-                             "train.batch_size": 8, "train.epochs": 1, "train.sample_every": 0,
-                             "data.mnist_source": "bundled", "model.canvas_init": 0.0,
-                             "model.init_stddev": 0.3})
-    train(prepare_run_dir(cfg, run_dir, resume=False), run_dir, verbose=0)
+    run_dir = train_tiny_run(tmp_path / "run", VISIBLE)
     base = tmp_path / "models" / "t2i"
     assert export_model(run_dir, base).name == "1"
 

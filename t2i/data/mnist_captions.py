@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 

@@ -15,7 +15,7 @@ from t2i import config as C
 from t2i import run as run_lib
 from t2i.errors import T2IError
 from t2i.text import CaptionTokenizer
-from training.train import prepare_run_dir, train
+from tests.runs import VISIBLE, train_tiny_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAPTIONS = ["the digit 7 is on the left of the digit 1 .", "The digit 3 is at the TOP of the digit 8.",
@@ -25,12 +25,7 @@ CAPTIONS = ["the digit 7 is on the left of the digit 1 .", "The digit 3 is at th
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    run_dir = root / "run"
-    cfg = C.tiny().override({"data.examples_per_epoch": 16, "data.validation_examples": 8,
-                             "train.batch_size": 8, "train.epochs": 1, "train.sample_every": 0,
-                             "data.mnist_source": "bundled", "model.init_stddev": 0.3,
-                             "model.canvas_init": 0.0})
-    train(prepare_run_dir(cfg, run_dir, resume=False), run_dir, verbose=0)
+    run_dir = train_tiny_run(root / "run", VISIBLE)
     path = export_model(run_dir, root / "models" / "t2i")
     return run_dir, path
 

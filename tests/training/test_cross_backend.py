@@ -18,15 +18,9 @@ JAX_SCRIPT = textwrap.dedent("""
     import keras
     import numpy as np
     assert keras.backend.backend() == "jax"
-    from t2i import config as C
     from t2i import run as run_lib
-    from training.train import prepare_run_dir, train
-    run_dir = sys.argv[1]
-    cfg = C.tiny().override({"data.examples_per_epoch": 16, "data.validation_examples": 8,
-                             "train.batch_size": 8, "train.epochs": 1, "train.sample_every": 0,
-                             "data.mnist_source": "bundled", "model.canvas_init": 0.0,
-                             "model.init_stddev": 0.3})
-    train(prepare_run_dir(cfg, run_dir, resume=False), run_dir, verbose=0)
+    from tests.runs import VISIBLE, train_tiny_run
+    run_dir = train_tiny_run(sys.argv[1], VISIBLE)
     _, model = run_lib.load_model(run_dir)
     rng = np.random.default_rng(0)
     feed = {"tokens": rng.integers(2, 24, (4, 12)),

@@ -3,20 +3,14 @@ import json
 import numpy as np
 import pytest
 
-from t2i import config as C
 from t2i.cli import main
+from tests.runs import train_tiny_run
 from training.evaluate import evaluate
-from training.train import prepare_run_dir, train
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("eval") / "run"
-    cfg = C.tiny().override({"data.examples_per_epoch": 16, "data.validation_examples": 8,
-                             "data.test_examples": 64, "train.batch_size": 8, "train.epochs": 1,
-                             "train.sample_every": 0, "data.mnist_source": "bundled"})
-    train(prepare_run_dir(cfg, run_dir, resume=False), run_dir, verbose=0)
-    return run_dir
+    return train_tiny_run(tmp_path_factory.mktemp("eval") / "run", {"data.test_examples": 64})
 
 
 def test_report(run_dir, tmp_path):
