@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-per-epoch", type=int, help="= --train.steps_per_epoch")
     p.add_argument("--batch-size", type=int, help="= --train.batch_size")
     p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                   help="TensorFlow backend: tf.distribute strategy (mirrored: all local GPUs; "
+                        "multiworker: the cluster in TF_CONFIG). JAX backend: data parallel over "
+                        "all local devices whenever there are several")
+    p.add_argument("--time-limit", type=float, metavar="MINUTES",
+                   help="stop after the last epoch that fits in this many minutes (resumable)")
     _add_config_flags(p)
 
     g = sub.add_parser("generate", help="generate images for captions")
@@ -112,7 +118,11 @@ def _train(args) -> int:
     print(("resuming " if args.resume else "training ") + config_summary(config) + f" -> {args.out}",
           file=sys.stderr)
     try:
-        train(config, args.out, resume=args.resume, verbose=2 if args.quiet else "auto")
+        if args.time_limit is not None and args.time_limit <= 0:
+            raise T2IError(f"--time-limit must be positive, got {args.time_limit}")
+        train(config, args.out, resume=args.resume, verbose=2 if args.quiet else "auto",
+              time_limit=None if args.time_limit is None else 60.0 * args.time_limit,
+              strategy=args.strategy)
     except KeyboardInterrupt:
         print(f"\nt2i: interrupted; continue with: t2i train --out {args.out} --resume", file=sys.stderr)
         return 130

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import keras
@@ -55,3 +56,31 @@ class SampleGrid(keras.callbacks.Callback):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         captioned_grid(rows, captions, section_titles=titles).save(
             self.out_dir / f"epoch-{epoch + 1:04d}.png")
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Stops `fit` cleanly before a wall-clock budget runs out.
+
+    After each epoch, training stops if another epoch (as long as the slowest
+    one after the first, which includes compilation) would end past `seconds`
+    from the start of `fit`. Checkpoints and
+    the backup of the last finished epoch stay intact, so `--resume` continues.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = float(seconds)
+        self.stopped_epoch: int | None = None
+
+    def on_train_begin(self, logs=None):
+        self._start = self._last = time.monotonic()
+        self._durations: list[float] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        self._durations.append(now - self._last)
+        self._last = now
+        expected = max(self._durations[1:] or self._durations)
+        if now - self._start + expected > self.seconds:
+            self.model.stop_training = True
+            self.stopped_epoch = epoch

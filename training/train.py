@@ -55,18 +55,53 @@ def prepare_run_dir(config: ExperimentConfig, run_dir, resume: bool,
     return config
 
 
-def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto"):
+def input_pipeline(config: ExperimentConfig, initial_epoch: int = 0):
+    """(tokenizer, datasets) for the current Keras backend.
+
+    TensorFlow: the `tf.data` pipeline with the in-graph `CaptionTokenizer`.
+    Other backends: `keras.utils.PyDataset`s with `NumpyCaptionTokenizer`
+    (same examples, same ids; no TensorFlow needed).
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        from t2i.data.pipeline import make_datasets
+        from t2i.text import CaptionTokenizer
+
+        tokenizer = CaptionTokenizer(config.text)
+        return tokenizer, make_datasets(config, tokenizer, initial_epoch=initial_epoch)
+    from t2i.data.arrays import make_array_datasets
+    from t2i.text_numpy import NumpyCaptionTokenizer
+
+    tokenizer = NumpyCaptionTokenizer(config.text)
+    return tokenizer, make_array_datasets(config, tokenizer, initial_epoch=initial_epoch)
+
+
+def _have_tensorflow() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto",
+          time_limit: float | None = None):
     """Trains (or resumes) a run; returns the Keras `History`.
 
     Writes config.json before the first step, checkpoints and a backup every
     epoch, a CSV and TensorBoard log, and sample grids (see `t2i.run`).
+
+    Args:
+        time_limit: seconds; training stops after the last epoch that is
+            expected to end within it (checkpoints intact, resumable).
     """
     import keras
 
-    from t2i.data.pipeline import make_datasets, sample_captions
+    from t2i.data.arrays import sample_captions
     from t2i.model import AlignDRAW
-    from t2i.text import CaptionTokenizer
-    from training.callbacks import SampleGrid, step_schedule
+    from training.callbacks import SampleGrid, StopAfter, step_schedule
 
     run_dir = Path(run_dir)
     backup_dir = run_dir / "backup"
@@ -76,8 +111,7 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
                        "epochs; pass a larger --epochs to train further")
 
     keras.utils.set_random_seed(config.train.seed)
-    tokenizer = CaptionTokenizer(config.text)
-    data = make_datasets(config, tokenizer, initial_epoch=initial_epoch)
+    tokenizer, data = input_pipeline(config, initial_epoch)
     config = _resolved_config(config, data.held_out)
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -117,10 +151,13 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
                                         save_weights_only=True, save_best_only=True,
                                         monitor="val_loss", mode="min"),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
         keras.callbacks.TerminateOnNaN(),
         SampleGrid(run_dir / "samples", tokenizer, seen, held, every=t.sample_every),
     ]
+    if _have_tensorflow():  # the TensorBoard callback writes with tf.summary
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
+    if time_limit is not None:
+        callbacks.append(StopAfter(time_limit))
     return model.fit(
         data.train,
         epochs=t.epochs,
@@ -141,4 +178,4 @@ def config_summary(config: ExperimentConfig) -> str:
             f"{config.train.epochs} epochs")
 
 
-__all__ = ["train", "prepare_run_dir", "config_summary"]
+__all__ = ["train", "prepare_run_dir", "config_summary", "input_pipeline"]

@@ -39,16 +39,12 @@ import numpy as np
 import tensorflow as tf
 
 from t2i.config import ExperimentConfig
-from t2i.data.mnist import load_mnist, split_validation
-from t2i.data.mnist_captions import (CANVAS_SIZE, CompositeSampler, Composites, all_compositions,
-                                     captions_for, draw_held_out, parse_composition)
+from t2i.data.arrays import (held_out_compositions, prepare_mnist_captions, sample_captions,  # noqa: F401
+                             to_float)
+from t2i.data.mnist_captions import CANVAS_SIZE, Composites
 from t2i.errors import T2IError
 from t2i.text import CaptionTokenizer
 
-# Seed-sequence spawn keys: the validation and test draws never coincide with
-# a training epoch's `default_rng([seed, e])`.
-_VALIDATION_KEY = 1
-_TEST_KEY = 2
 _MAX_EPOCHS = 2**62
 
 
@@ -77,19 +73,6 @@ class Datasets:
     steps_per_epoch: int
 
 
-def held_out_compositions(config: ExperimentConfig) -> tuple[str, ...]:
-    """The run's held-out compositions, canonical and de-duplicated.
-
-    `data.held_out` if given, else `data.num_held_out` compositions drawn by
-    `data.held_out_seed`.
-    """
-    if config.data.held_out:
-        return tuple(dict.fromkeys(str(parse_composition(c)) for c in config.data.held_out))
-    if config.data.num_held_out > 0:
-        return draw_held_out(config.data.num_held_out, config.data.held_out_seed)
-    return ()
-
-
 def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
                   initial_epoch: int = 0) -> Datasets:
     """Builds the train / validation / test pipelines of `config`.
@@ -102,23 +85,10 @@ def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
     Raises:
         T2IError: an unsupported dataset, bad held-out text, unusable MNIST.
     """
-    data, batch_size = config.data, config.train.batch_size
-    if data.dataset != "mnist_captions":
-        raise T2IError(f"data.dataset {data.dataset!r}: the COCO pipeline is not implemented yet")
     if initial_epoch < 0:
         raise T2IError(f"initial_epoch must be >= 0, got {initial_epoch}")
-    held_out = held_out_compositions(config)
-    digits = load_mnist(data.mnist_source)
-    x_tr, y_tr, x_val, y_val = split_validation(
-        digits.x_train, digits.y_train, fraction=data.validation_fraction, seed=data.seed)
-    train_sampler = CompositeSampler(x_tr, y_tr, held_out)
-    val_sampler = CompositeSampler(x_val, y_val, held_out)
-    test_sampler = CompositeSampler(digits.x_test, digits.y_test, held_out)
-
-    steps_per_epoch = config.train.steps_per_epoch or data.examples_per_epoch // batch_size
-    if steps_per_epoch < 1:
-        raise T2IError(f"data.examples_per_epoch ({data.examples_per_epoch}) is smaller than "
-                       f"train.batch_size ({batch_size}): an epoch would have no batches")
+    data = prepare_mnist_captions(config)
+    batch_size, steps_per_epoch = data.batch_size, data.steps_per_epoch
 
     def tokenize(images, captions):
         images = tf.cast(images, tf.float32) / 255.0  # same float32 division as the sampler
@@ -126,8 +96,7 @@ def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
 
     # --- train -------------------------------------------------------------------
     def epoch_batches(epoch):
-        rng = np.random.default_rng([data.seed, int(epoch)])
-        c = train_sampler.sample(steps_per_epoch * batch_size, rng, which="seen", dtype="uint8")
+        c = data.epoch(int(epoch))
         for s in range(steps_per_epoch):
             batch = slice(s * batch_size, (s + 1) * batch_size)
             yield c.images[batch, ..., 0], c.captions[batch].astype(object)
@@ -141,49 +110,15 @@ def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
              .prefetch(tf.data.AUTOTUNE))
 
     # --- validation and test: drawn once ----------------------------------------------
-    val = val_sampler.sample(data.validation_examples, _fixed_rng(data.seed, _VALIDATION_KEY),
-                             which="seen", dtype="uint8")
-    test = test_sampler.sample(data.test_examples, _fixed_rng(data.seed, _TEST_KEY),
-                               which="all", dtype="uint8")
-
     def finite(c: Composites) -> tf.data.Dataset:
         return (tf.data.Dataset.from_tensor_slices((c.images[..., 0], c.captions.astype(object)))
                 .batch(batch_size).map(tokenize).prefetch(tf.data.AUTOTUNE))
 
-    test_composites = dataclasses.replace(
-        test, images=np.divide(test.images.astype(np.float32), np.float32(255.0)))
+    test_composites = dataclasses.replace(data.test, images=to_float(data.test.images))
     return Datasets(
-        train=_deterministic(train), validation=_deterministic(finite(val)),
-        test=_deterministic(finite(test)), test_composites=test_composites,
-        held_out=held_out, mnist_source=digits.source, steps_per_epoch=steps_per_epoch)
-
-
-def sample_captions(held_out: tuple[str, ...], n_seen: int = 4) -> tuple[list[str], list[str]]:
-    """Fixed captions for per-epoch sample grids.
-
-    Returns:
-        (seen, held): `n_seen` captions of compositions that are not held out
-        (the same ones for the same `held_out`, spread over the layouts), and
-        one caption (the first phrasing) per held-out composition.
-    """
-    held_set = {parse_composition(c) for c in held_out}
-    held = [captions_for(c)[0] for c in held_out]
-    preferred = ("1 left of 7", "3 above 8", "0 top right", "5 bottom left",
-                 "4 left of 6", "9 above 2", "7 top left", "8 bottom right")
-    order = [parse_composition(c) for c in preferred]
-    everything = all_compositions()
-    order += [everything[i] for i in np.random.default_rng(0).permutation(len(everything))]
-    seen: list[str] = []
-    for c in dict.fromkeys(order):
-        if len(seen) == n_seen:
-            break
-        if c not in held_set:
-            seen.append(captions_for(c)[0])
-    return seen, held
-
-
-def _fixed_rng(seed: int, key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(key,)))
+        train=_deterministic(train), validation=_deterministic(finite(data.validation)),
+        test=_deterministic(finite(data.test)), test_composites=test_composites,
+        held_out=data.held_out, mnist_source=data.mnist_source, steps_per_epoch=steps_per_epoch)
 
 
 def _deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:
