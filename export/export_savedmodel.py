@@ -15,6 +15,10 @@ batch-major with a dynamic batch dimension:
   `bound` (float32 [B]): the single-sample variational lower bound on
   log p(image | caption) in nats, with fixed noise (seed 0), so the same
   pair always gets the same score.
+* `sharpened` (only when the run has a sharpener, `t2i sharpen train`): the
+  inputs of `serving_default` -> `images` (uint8, the sample after the
+  sharpening network of spec section 7, computed in the graph from the same
+  sample as `serving_default`), `alignments`.
 
 Captions are tokenised inside the graph by the same `CaptionTokenizer` as
 training. Randomness is `tf.random.stateless_normal` seeded by `seed`
@@ -24,7 +28,8 @@ captions longer than the model takes fail with INVALID_ARGUMENT and a message
 naming the problem.
 
 The export carries `assets/t2i_config.json` (the run's frozen config),
-`assets/vocabulary.txt`, `assets/held_out.txt` and
+`assets/vocabulary.txt`, `assets/held_out.txt`, `assets/sharpen_config.json`
+(with a sharpener) and
 `assets.extra/tf_serving_warmup_requests` (PredictionLog records that TF
 Serving replays before it serves the version).
 """
@@ -56,8 +61,8 @@ def existing_versions(base) -> list[int]:
     return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def build_archive(config, model):
-    """A `keras.export.ExportArchive` with t2i's three signatures."""
+def build_archive(config, model, sharpener=None):
+    """A `keras.export.ExportArchive` with t2i's three signatures (four with a `Sharpener`)."""
     import keras
     import tensorflow as tf
 
@@ -134,6 +139,18 @@ def build_archive(config, model):
     archive.add_endpoint("serving_default", serve, input_signature=[captions_spec, seed_spec])
     archive.add_endpoint("trace", trace, input_signature=[captions_spec, seed_spec])
     archive.add_endpoint("score", score, input_signature=[captions_spec, images_spec])
+    if sharpener is not None:  # --- `sharpened`: the sample, then the sharpener (t2i.sharpen) ---
+        from t2i.sharpen import caption_vector
+
+        def sharpened(captions, seed):
+            with tf.control_dependencies([check_batch(captions, seed, "seed")]):
+                tokens = tokens_of(captions)
+            out = model.sample(tokens, noise_of(seed))
+            sharp = sharpener({"blurry": out["images"], "caption": caption_vector(model, tokens)})["sharp"]
+            return {"images": to_uint8(sharp), "alignments": out["alignments"]}
+
+        archive.track(sharpener)
+        archive.add_endpoint("sharpened", sharpened, input_signature=[captions_spec, seed_spec])
     return archive, tokenizer
 
 
@@ -158,13 +175,20 @@ def export_model(run_dir, out, version: int | None = None, checkpoint: str = "la
                  model_name: str = "t2i") -> Path:
     """Exports a trained run to `<out>/<version>/` and returns that path."""
     from t2i import run as run_lib
+    from t2i import sharpen
 
     config, model = run_lib.load_model(run_dir, checkpoint)
-    return export_loaded(config, model, out, version=version, model_name=model_name)
+    sharpener = sharpen.load_run_sharpener(run_dir, model) if sharpen.has_sharpener(run_dir) else None
+    return export_loaded(config, model, out, version=version, model_name=model_name, sharpener=sharpener)
 
 
-def export_loaded(config, model, out, version: int | None = None, model_name: str = "t2i") -> Path:
-    """Exports an in-memory `AlignDRAW` and its `ExperimentConfig` to `<out>/<version>/`."""
+def export_loaded(config, model, out, version: int | None = None, model_name: str = "t2i",
+                  sharpener=None) -> Path:
+    """Exports an in-memory `AlignDRAW` and its `ExperimentConfig` to `<out>/<version>/`.
+
+    sharpener: optional (`SharpenConfig`, `Sharpener`) pair; adds the
+    `sharpened` signature and `assets/sharpen_config.json`.
+    """
     import tensorflow as tf
 
     from t2i.data.mnist_captions import captions_for, parse_composition
@@ -182,7 +206,7 @@ def export_loaded(config, model, out, version: int | None = None, model_name: st
         raise T2IError(f"version {version} already exists at {target}; pick another --version")
     base.mkdir(parents=True, exist_ok=True)
 
-    archive, tokenizer = build_archive(config, model)
+    archive, tokenizer = build_archive(config, model, sharpener=None if sharpener is None else sharpener[1])
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=base))
     try:
         export_dir = tmp / "model"
@@ -190,6 +214,8 @@ def export_loaded(config, model, out, version: int | None = None, model_name: st
         assets = export_dir / "assets"
         assets.mkdir(exist_ok=True)
         config.save(assets / "t2i_config.json")
+        if sharpener is not None:
+            (assets / "sharpen_config.json").write_text(sharpener[0].to_json())
         (assets / "vocabulary.txt").write_text("\n".join(tokenizer.vocabulary[1:]) + "\n")
         (assets / "held_out.txt").write_text("".join(f"{c}\n" for c in config.data.held_out))
         extra = export_dir / "assets.extra"

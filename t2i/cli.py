@@ -6,6 +6,8 @@
               [--samples 8] [--seed 0] [--gif] [--alignment] [--checkpoint best]
     t2i generate --run runs/mnist --captions-file captions.txt -o out.npz
     t2i evaluate --run runs/mnist -o report/ [--examples 1000] [--samples 50]
+    t2i sharpen train --run runs/mnist [--steps 1000] [--batch-size 64]
+    t2i generate --run runs/mnist --sharpen "the digit 7 is on the left of the digit 1 ." -o out.png
     t2i export --run runs/mnist --out models/t2i [--version N]
     t2i serve --model_name t2i --model_base_path models/t2i --port 8500
     t2i client --target localhost:8500 "the digit 3 is at the top of the digit 1 ." -o out.png
@@ -68,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--gif", action="store_true", help="also write an animation of the canvas")
     g.add_argument("--alignment", action="store_true", help="also write word-attention heatmaps")
     g.add_argument("--checkpoint", default="last", choices=("last", "best"))
+    g.add_argument("--sharpen", action="store_true",
+                   help="sharpen the images with the run's sharpener (see `t2i sharpen train`)")
 
     # `serve` and `client` hand their arguments to serving.server / serving.client.
     sub.add_parser("serve", help="serve exported models over gRPC (tensorflow_model_server flags)",
@@ -87,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--checkpoint", default="best", choices=("last", "best"))
     v.add_argument("--seed", type=int, default=0)
 
+    _add_sharpen_parser(sub)
+
     e = sub.add_parser("export", help="export a run as a TF Serving SavedModel")
     e.add_argument("--run", required=True, help="a run directory written by `t2i train`")
     e.add_argument("--out", default="models/t2i", help="model base path (default models/t2i)")
@@ -94,6 +100,42 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", default="last", choices=("last", "best"))
     e.add_argument("--model_name", default="t2i", help="model name used in the warmup requests")
     return parser
+
+
+def _add_sharpen_parser(sub) -> None:
+    """`t2i sharpen train`: the sharpening GAN of spec section 7 (training/sharpen.py)."""
+    s = sub.add_parser("sharpen", help="the sharpening network trained on top of a run")
+    actions = s.add_subparsers(dest="sharpen_command", required=True)
+    t = actions.add_parser("train", help="train a run's sharpener into <run>/sharpen/")
+    t.add_argument("--run", required=True, help="a run directory written by `t2i train`")
+    t.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
+    t.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
+    t.add_argument("--learning-rate", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
+    t.add_argument("--beta-1", type=float, default=0.5, help="Adam beta_1 (default 0.5)")
+    t.add_argument("--reconstruction-weight", type=float, default=0.0,
+                   help="weight of an L1 term to the real image (default 0; for --blurry posterior)")
+    t.add_argument("--blurry", choices=("prior", "posterior"), default="prior",
+                   help="blurry training images: prior samples for the caption (default) or "
+                        "the model's reconstructions of the real images")
+    t.add_argument("--checkpoint", default="last", choices=("last", "best"))
+    t.add_argument("--generator-filters", type=int, nargs="+", default=[128, 128], metavar="N",
+                   help="widths of the generator's hidden 7x7 convolutions (default 128 128)")
+    t.add_argument("--discriminator-filters", type=int, default=128,
+                   help="width of the discriminator's convolutions (default 128)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--log-every", type=int, default=50, help="log every this many steps (default 50)")
+
+
+def _sharpen(args) -> int:
+    from training.sharpen import train_sharpener
+
+    result = train_sharpener(
+        args.run, steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        beta_1=args.beta_1, reconstruction_weight=args.reconstruction_weight, blurry=args.blurry,
+        checkpoint=args.checkpoint, generator_filters=tuple(args.generator_filters),
+        discriminator_filters=args.discriminator_filters, seed=args.seed, log_every=args.log_every)
+    print(result["dir"])
+    return 0
 
 
 def _train(args) -> int:
@@ -114,7 +156,11 @@ def _train(args) -> int:
     else:
         config = ExperimentConfig.load(args.config) if args.config else get_preset(args.preset)
         config = config.override(overrides)
-        config = prepare_run_dir(config, args.out, resume=False)
+        from training.distribute import is_chief_process
+
+        # Only the chief owns the run directory; other workers share it.
+        if is_chief_process(args.strategy):
+            config = prepare_run_dir(config, args.out, resume=False)
     print(("resuming " if args.resume else "training ") + config_summary(config) + f" -> {args.out}",
           file=sys.stderr)
     try:
@@ -138,7 +184,8 @@ def _generate(args) -> int:
     if not captions:
         raise T2IError("give captions as arguments or with --captions-file")
     for path in generate_files(args.run, captions, args.out, samples=args.samples, seed=args.seed,
-                               gif=args.gif, alignment=args.alignment, checkpoint=args.checkpoint):
+                               gif=args.gif, alignment=args.alignment, checkpoint=args.checkpoint,
+                               sharpen=args.sharpen):
         print(path)
     return 0
 
@@ -176,7 +223,8 @@ def main(argv=None) -> int:
         return client_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
-        commands = {"train": _train, "generate": _generate, "evaluate": _evaluate, "export": _export}
+        commands = {"train": _train, "generate": _generate, "evaluate": _evaluate, "export": _export,
+                    "sharpen": _sharpen}
         return commands[args.command](args)
     except T2IError as e:
         print(f"t2i: error: {e}", file=sys.stderr)

@@ -33,7 +33,7 @@ def read_captions_file(path) -> list[str]:
 
 def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: int = 0,
                    gif: bool = False, alignment: bool = False, checkpoint: str = "last",
-                   warn=lambda msg: print(msg, file=sys.stderr)) -> list[Path]:
+                   warn=lambda msg: print(msg, file=sys.stderr), sharpen: bool = False) -> list[Path]:
     """Generates images for `captions` and writes them; returns the written paths.
 
     `out` ending in `.npz`: one sample per caption (seeds seed, seed+1, ...),
@@ -41,7 +41,8 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     with one row of `samples` samples per caption (seeds seed..seed+samples-1);
     `gif` adds `<out>.gif` (the canvas over the T steps), `alignment` adds
     `<out>-alignment[-i].png` (word attention per step for the first sample of
-    each caption).
+    each caption). `sharpen` passes the images (not the gif's canvases) through
+    the run's sharpener (`t2i.sharpen`; a `T2IError` if it has none).
     """
     from t2i import run as run_lib
     from t2i import visualize
@@ -53,6 +54,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     if out.suffix.lower() not in (".png", ".npz"):
         raise T2IError(f"output {out} must end in .png or .npz")
     config, model = run_lib.load_model(run_dir, checkpoint)
+    sharpener = _sharpener_of(run_dir, model) if sharpen else None
     tokenizer = CaptionTokenizer(config.text)
     tokens = tokenizer.encode(captions)
     unknown = tokenizer.unknown_words(captions)
@@ -64,6 +66,8 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     if out.suffix.lower() == ".npz":
         seeds = seed + np.arange(len(captions))
         result = model.generate(tokens, seeds)
+        if sharpener is not None:
+            result["images"] = _sharpened(model, sharpener, tokens, result["images"])
         np.savez_compressed(out, images=visualize.to_uint8(result["images"]),
                             captions=np.array(captions))
         return [out]
@@ -72,6 +76,8 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     seeds = np.tile(seed + np.arange(samples), len(captions))
     result = model.generate(reps, seeds, trace=gif or alignment)
     images = result["images"]
+    if sharpener is not None:
+        images = _sharpened(model, sharpener, reps, images)
     rows = [images[i * samples:(i + 1) * samples] for i in range(len(captions))]
     visualize.captioned_grid(rows, captions).save(out)
     written = [out]
@@ -90,3 +96,17 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
                                             caption_words, canvases=result["canvases"][first])
             written.append(path)
     return written
+
+
+# --- sharpening (t2i.sharpen) ------------------------------------------------------
+
+def _sharpener_of(run_dir, model):
+    from t2i.sharpen import load_run_sharpener
+
+    return load_run_sharpener(run_dir, model)[1]
+
+
+def _sharpened(model, sharpener, tokens, images):
+    from t2i.sharpen import caption_vectors
+
+    return sharpener.sharpen(images, caption_vectors(model, tokens))

@@ -17,6 +17,10 @@ writes `report/metrics.json`, `report/metrics.md` and `report/samples.png`:
   `--candidates` (the image and its nearest neighbours in pixel space) by
   log p(x|y) - log p(x|ybar), ybar the mean word state of training captions;
   R@1/5/10/50 and the median rank.
+
+* with a sharpener in the run (`t2i sharpen train`), `bound_sharpened`: the
+  same single-sample bound (same noise) with the Bernoulli mean replaced by
+  the sharpened sigmoid(c_T) (`t2i.sharpen.sharpened_log_weights`).
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     w1 = metrics.log_weights(model, images, tokens, 1, seed=seed)
     report["lower_bound"] = {"all": float(w1.mean()), "seen": float(w1[~held].mean()),
                              "held_out": float(w1[held].mean()) if held.any() else None}
+    report.update(_sharpened_bound(run_dir, model, images, tokens, held, seed))
     m = min(iw_examples, n)
     wk = metrics.log_weights(model, images[:m], tokens[:m], max(iw_k), seed=seed + 1)
     report["importance_weighted_bound"] = {
@@ -119,6 +124,20 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     return report
 
 
+def _sharpened_bound(run_dir, model, images, tokens, held, seed) -> dict:
+    """{"bound_sharpened": ...} when the run has a sharpener, else {} (t2i.sharpen)."""
+    from t2i import sharpen
+
+    if not sharpen.has_sharpener(run_dir):
+        return {}
+    _, sharpener = sharpen.load_run_sharpener(run_dir, model)
+    w = sharpen.sharpened_log_weights(model, sharpener, images, tokens, 1, seed=seed)
+    return {"bound_sharpened": {"all": float(w.mean()),
+                                "seen": float(w[~held].mean()) if (~held).any() else None,
+                                "held_out": float(w[held].mean()) if held.any() else None,
+                                "epsilon": sharpen.BOUND_EPSILON}}
+
+
 def markdown(r: dict) -> str:
     def pct(x):
         return "–" if x is None else f"{100 * x:.1f}%"
@@ -129,6 +148,10 @@ def markdown(r: dict) -> str:
              f"| lower bound, nats/image (all / seen / held-out) | {r['lower_bound']['all']:.1f} / "
              f"{r['lower_bound']['seen']:.1f} / "
              + ("–" if r['lower_bound']['held_out'] is None else f"{r['lower_bound']['held_out']:.1f}") + " |"]
+    if "bound_sharpened" in r:
+        b = r["bound_sharpened"]
+        parts = " / ".join("–" if b[k] is None else f"{b[k]:.1f}" for k in ("all", "seen", "held_out"))
+        lines.append(f"| lower bound after sharpening, nats/image (all / seen / held-out) | {parts} |")
     iw = r["importance_weighted_bound"]
     for key, value in iw.items():
         if key.startswith("k="):
