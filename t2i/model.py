@@ -17,6 +17,7 @@ from t2i.layers import (CaptionAlignment, CaptionEncoder, DrawReadAttention, Dra
                         LearnedPrior, LSTMCell, PosteriorHead)
 from t2i.layers.alignment import masked_mean
 from t2i.losses import bernoulli_nll, gaussian_kl, gaussian_log_ratio
+from t2i.replicas import logs_for_reduction, replica_slice, scale_for_replicas
 
 
 @keras.saving.register_keras_serializable(package="t2i")
@@ -231,7 +232,11 @@ class AlignDRAW(keras.Model):
         return out
 
     def _noise(self, batch):
-        return keras.random.normal((batch, self.num_steps, self.latent_dim), seed=self.seed_generator)
+        # Under tf.distribute every replica draws the global batch's noise and
+        # keeps its own rows: example i gets the same noise on any replica count.
+        return replica_slice(
+            lambda n: keras.random.normal((n, self.num_steps, self.latent_dim), seed=self.seed_generator),
+            batch)
 
     def call(self, inputs, training=False, trace=False):
         if "words" in inputs:  # precomputed word states, e.g. a mean caption for retrieval
@@ -308,12 +313,27 @@ class AlignDRAW(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Negative variational lower bound, nats per image (spec 6)."""
         del x, y, sample_weight, training
-        return ops.mean(y_pred["reconstruction"] + ops.sum(y_pred["kl"], axis=-1))
+        loss = ops.mean(y_pred["reconstruction"] + ops.sum(y_pred["kl"], axis=-1))
+        # Keras sums gradients over tf.distribute replicas: each replica's mean
+        # is divided by their number, so the update is the global-batch mean.
+        return scale_for_replicas(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.reconstruction_tracker.update_state(y_pred["reconstruction"])
         self.kl_tracker.update_state(ops.sum(y_pred["kl"], axis=-1))
-        return self.get_metrics_result()
+        return logs_for_reduction(self.get_metrics_result())
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' TensorFlow trainer builds a model under a tf.distribute strategy
+        # by reducing a batch of per-replica inputs, which
+        # MultiWorkerMirroredStrategy cannot do for a dict. This model is built
+        # in __init__, so only the optimizer is left to build (in the scope).
+        strategy = getattr(self, "_distribute_strategy", None)
+        if strategy is not None and all(layer.built for layer in self._flatten_layers()):
+            with strategy.scope():
+                self._symbolic_build(data_batch=())
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # === Saving ===
     _NOISE_STATE_KEY = "noise_seed_state"

@@ -84,3 +84,17 @@ class StopAfter(keras.callbacks.Callback):
         if now - self._start + expected > self.seconds:
             self.model.stop_training = True
             self.stopped_epoch = epoch
+
+
+class RestoreOnly(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` for workers other than the chief: restores the
+    chief's backup at the start of training and never writes one."""
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
+
+    def _save_model(self):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass

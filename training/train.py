@@ -77,6 +77,16 @@ def input_pipeline(config: ExperimentConfig, initial_epoch: int = 0):
     return tokenizer, make_array_datasets(config, tokenizer, initial_epoch=initial_epoch)
 
 
+def _trim_log(path: Path, epoch: int) -> None:
+    """Drops log rows of epochs >= `epoch` (written by a run killed before its backup)."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epoch]
+    if len(kept) != len(lines):
+        path.write_text("".join(kept))
+
+
 def _have_tensorflow() -> bool:
     import importlib.util
 
@@ -87,7 +97,7 @@ def _have_tensorflow() -> bool:
 
 
 def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto",
-          time_limit: float | None = None):
+          time_limit: float | None = None, strategy: str = "default"):
     """Trains (or resumes) a run; returns the Keras `History`.
 
     Writes config.json before the first step, checkpoints and a backup every
@@ -96,12 +106,21 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
     Args:
         time_limit: seconds; training stops after the last epoch that is
             expected to end within it (checkpoints intact, resumable).
+        strategy: "default", "mirrored" or "multiworker" (see
+            `training.distribute`).
     """
+    from training.distribute import make_distribution
+
+    # First: MultiWorkerMirroredStrategy must exist before any other TF op.
+    dist = make_distribution(strategy, config.train.batch_size)
+    if dist.num_workers > 1 and time_limit is not None:
+        raise T2IError("--time-limit is not supported with --strategy multiworker "
+                       "(the workers would have to agree on when to stop)")
     import keras
 
     from t2i.data.arrays import sample_captions
     from t2i.model import AlignDRAW
-    from training.callbacks import SampleGrid, StopAfter, step_schedule
+    from training.callbacks import RestoreOnly, SampleGrid, StopAfter, step_schedule
 
     run_dir = Path(run_dir)
     backup_dir = run_dir / "backup"
@@ -114,8 +133,15 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
     tokenizer, data = input_pipeline(config, initial_epoch)
     config = _resolved_config(config, data.held_out)
 
+    if dist.name != "default" and keras.backend.backend() == "tensorflow":
+        from training.distribute import shard_by_data
+
+        data.train, data.validation = shard_by_data(data.train), shard_by_data(data.validation)
+
     run_dir.mkdir(parents=True, exist_ok=True)
-    if resume:
+    if not dist.is_chief:
+        pass  # the chief writes config.json and run_info.json
+    elif resume:
         if run_lib.load_run_config(run_dir) != config:  # only train.epochs may have changed
             config.save(run_dir / run_lib.CONFIG)
     else:
@@ -128,36 +154,53 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
             "python": platform.python_version(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "command": sys.argv,
+            "strategy": dist.name,
+            "replicas": dist.num_replicas,
+            "workers": dist.num_workers,
         }
         (run_dir / run_lib.RUN_INFO).write_text(json.dumps(info, indent=2) + "\n")
 
-    model = AlignDRAW.from_config_dataclass(config)
     t = config.train
-    model.compile(
-        optimizer=keras.optimizers.RMSprop(learning_rate=t.learning_rate, rho=t.rho,
-                                           epsilon=t.epsilon, clipnorm=t.clipnorm),
-        jit_compile=t.jit_compile)
+    with dist.scope:
+        model = AlignDRAW.from_config_dataclass(config)
+        model.compile(
+            optimizer=keras.optimizers.RMSprop(learning_rate=t.learning_rate, rho=t.rho,
+                                               epsilon=t.epsilon, clipnorm=t.clipnorm),
+            jit_compile=t.jit_compile)
 
     checkpoints = run_dir / "checkpoints"
     checkpoints.mkdir(exist_ok=True)
     seen, held = sample_captions(data.held_out)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False),
         keras.callbacks.LearningRateScheduler(step_schedule(t.learning_rate, t.lr_decay_epochs,
                                                             t.lr_decay_factor)),
-        keras.callbacks.ModelCheckpoint(str(run_lib.checkpoint_path(run_dir, "last")),
-                                        save_weights_only=True),
-        keras.callbacks.ModelCheckpoint(str(run_lib.checkpoint_path(run_dir, "best")),
-                                        save_weights_only=True, save_best_only=True,
-                                        monitor="val_loss", mode="min"),
-        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),
-        SampleGrid(run_dir / "samples", tokenizer, seen, held, every=t.sample_every),
     ]
-    if _have_tensorflow():  # the TensorBoard callback writes with tf.summary
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
     if time_limit is not None:
         callbacks.append(StopAfter(time_limit))
+    if dist.is_chief:  # other workers restore, train and write nothing
+        if resume:
+            _trim_log(run_dir / "log.csv", initial_epoch)
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(str(run_lib.checkpoint_path(run_dir, "last")),
+                                            save_weights_only=True),
+            keras.callbacks.ModelCheckpoint(str(run_lib.checkpoint_path(run_dir, "best")),
+                                            save_weights_only=True, save_best_only=True,
+                                            monitor="val_loss", mode="min"),
+            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+        ]
+        if dist.num_workers == 1:  # generating is a collective step under multiworker
+            callbacks.append(SampleGrid(run_dir / "samples", tokenizer, seen, held, every=t.sample_every))
+        if _have_tensorflow():  # the TensorBoard callback writes with tf.summary
+            callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"),
+                                                         write_graph=False))
+    # The backup comes last: an epoch counts as done only once its checkpoints
+    # and log row are written. double_checkpoint: a backup torn by a kill falls
+    # back to the one before.
+    callbacks.append(
+        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False,
+                                         double_checkpoint=True)
+        if dist.is_chief else RestoreOnly(str(backup_dir)))
     return model.fit(
         data.train,
         epochs=t.epochs,
