@@ -26,7 +26,7 @@ import typing
 from t2i.errors import T2IError
 
 _SHORTCUTS = {"epochs": "train.epochs", "steps_per_epoch": "train.steps_per_epoch",
-              "batch_size": "train.batch_size"}
+              "batch_size": "train.batch_size", "coco_root": "data.coco_root"}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="= --train.epochs")
     p.add_argument("--steps-per-epoch", type=int, help="= --train.steps_per_epoch")
     p.add_argument("--batch-size", type=int, help="= --train.batch_size")
+    p.add_argument("--coco-root", help="= --data.coco_root: the COCO folder (annotations/, train2014/, val2014/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
                    help="TensorFlow backend: tf.distribute strategy (mirrored: all local GPUs; "

@@ -39,6 +39,8 @@ MNIST_CAPTION_WORDS: tuple[str, ...] = tuple(str(d) for d in range(10)) + (
 
 CONDITIONINGS = ("align", "mean")
 DATASETS = ("mnist_captions", "coco")
+COCO_SOURCES = ("json", "npy")
+COCO_IMAGE_FITS = ("squash", "center_crop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,9 +132,14 @@ class TextConfig:
 class DataConfig:
     """Data protocol.
 
+    The MNIST fields (`mnist_source` ... `held_out_seed`) are read only by
+    the "mnist_captions" pipeline (`t2i.data.pipeline`), the COCO fields
+    (`coco_*`, `min_word_count`, `min_caption_length`,
+    `max_train_caption_length`, `bucketing`) only by the "coco" pipeline
+    (`t2i.data.coco`, which documents the file layouts).
+
     Attributes:
-        dataset: "mnist_captions", or "coco" (declared for the `coco_32`
-            preset; its input pipeline is not implemented yet).
+        dataset: "mnist_captions" or "coco".
         mnist_source: "auto" (a cached full MNIST from Keras, else a download
             attempt, else the bundled 10k subset), "keras" (full MNIST, fail
             if it cannot be had), "bundled" (the bundled 10k subset), or a
@@ -150,6 +157,41 @@ class DataConfig:
             by `held_out_seed` instead.
         held_out_seed: seed for drawing held-out compositions.
         seed: seed of the data stream (composites, shuffling).
+        coco_root: the COCO directory. For `coco_source` "json":
+            `annotations/captions_{train,val}2014.json` and the image
+            folders `train2014/`, `val2014/`. For "npy": the authors'
+            preprocessed files (`{train,dev,test}-images-32x32.npy`, ...,
+            `dictionary.pkl`).
+        coco_source: "json" (official captions JSON + JPEGs, decoded and
+            resized inside tf.data) or "npy" (the authors' 32x32 arrays).
+        coco_split_file: optional Karpathy-style `dataset_coco.json` that
+            assigns images to train / val / test ("restval" goes to train);
+            a relative path is taken relative to `coco_root`. Empty: train2014
+            is the training split, and val2014 (sorted by image id) gives the
+            first `coco_validation_images` images to validation and the next
+            `coco_test_images` to test.
+        coco_validation_images: validation images taken from val2014 when
+            there is no split file.
+        coco_test_images: test images taken from val2014 (after the
+            validation ones) when there is no split file.
+        coco_captions_per_image: captions used per image, the first ones by
+            annotation id (the paper uses the first 5).
+        coco_cache: directory for a uint8 image cache (one `.npy` per split,
+            keyed by image list, size and fit; built on first use, reused
+            while valid). Empty: no cache; the training stream then decodes
+            every JPEG again each epoch.
+        coco_image_fit: "squash" (resize the whole image to the model size,
+            ignoring the aspect ratio) or "center_crop" (the largest centred
+            square, then resize).
+        min_word_count: training-caption words seen fewer times map to the
+            OOV token when the vocabulary is built (`resolve_coco_config`).
+        min_caption_length: training keeps captions of at least this many
+            tokens (validation and test keep all lengths).
+        max_train_caption_length: training keeps captions of fewer than this
+            many tokens (exclusive, as in the original code: 7 <= len < 30).
+        bucketing: group training batches by exact caption length (the
+            original code's homogeneous batches); False: plain shuffled
+            batches, padded to the longest caption of the batch.
     """
 
     dataset: str = "mnist_captions"
@@ -165,14 +207,35 @@ class DataConfig:
     num_held_out: int = 0
     held_out_seed: int = 0
     seed: int = 0
+    coco_root: str = ""
+    coco_source: str = "json"
+    coco_split_file: str = ""
+    coco_validation_images: int = 5000
+    coco_test_images: int = 5000
+    coco_captions_per_image: int = 5
+    coco_cache: str = ""
+    coco_image_fit: str = "squash"
+    min_word_count: int = 1
+    min_caption_length: int = 7
+    max_train_caption_length: int = 30
+    bucketing: bool = True
 
     def __post_init__(self):
         _require(self.dataset in DATASETS,
                  f"data.dataset must be one of {DATASETS}, got {self.dataset!r}")
         _require(0.0 < self.validation_fraction < 1.0, "data.validation_fraction must be in (0, 1)")
-        for name in ("examples_per_epoch", "validation_examples", "test_examples"):
+        for name in ("examples_per_epoch", "validation_examples", "test_examples",
+                     "coco_validation_images", "coco_test_images", "coco_captions_per_image",
+                     "min_word_count", "min_caption_length"):
             _require(getattr(self, name) >= 1, f"data.{name} must be >= 1")
         _require(self.num_held_out >= 0, "data.num_held_out must be >= 0")
+        _require(self.coco_source in COCO_SOURCES,
+                 f"data.coco_source must be one of {COCO_SOURCES}, got {self.coco_source!r}")
+        _require(self.coco_image_fit in COCO_IMAGE_FITS,
+                 f"data.coco_image_fit must be one of {COCO_IMAGE_FITS}, got {self.coco_image_fit!r}")
+        _require(self.max_train_caption_length > self.min_caption_length,
+                 f"data.max_train_caption_length ({self.max_train_caption_length}) must be greater "
+                 f"than data.min_caption_length ({self.min_caption_length})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -367,16 +430,21 @@ def mnist_captions() -> ExperimentConfig:
 
 
 def coco_32() -> ExperimentConfig:
-    """The paper's 32x32 COCO architecture.
+    """The paper's 32x32 Microsoft COCO configuration.
 
-    The COCO input pipeline is not built yet: training with this preset fails
-    with a clear error, but the model can be built and benchmarked.
+    Set `data.coco_root` (and ideally `data.coco_cache`). The vocabulary is
+    empty here: `t2i.data.coco.resolve_coco_config` builds it from the
+    training captions (words seen `data.min_word_count` times or more) and
+    returns the config with `text.vocabulary` filled in, which is what the
+    run's config.json then stores. Training keeps captions of 7 to 29
+    tokens in length buckets; validation and test keep captions up to
+    `text.max_caption_length` tokens.
     """
     return ExperimentConfig(
         name="coco_32",
         model=ModelConfig(image_height=32, image_width=32, channels=3, read_size=9, write_size=9,
                           encoder_units=550, decoder_units=550, latent_dim=275, canvas_init=0.0),
-        text=TextConfig(vocabulary=MNIST_CAPTION_WORDS, max_caption_length=32),
+        text=TextConfig(vocabulary=(), max_caption_length=64),
         data=DataConfig(dataset="coco", held_out=()),
         train=TrainConfig(epochs=18, lr_decay_epochs=(11,)),
     )

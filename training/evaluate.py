@@ -1,4 +1,4 @@
-"""Evaluation of a trained run on test composites built from MNIST test digits.
+"""Evaluation of a trained run on its test set (MNIST-with-captions composites or COCO).
 
     t2i evaluate --run runs/mnist -o report/ [--examples 1000] [--samples 50]
 
@@ -6,7 +6,7 @@ writes `report/metrics.json`, `report/metrics.md` and `report/samples.png`:
 
 * the single-sample lower bound (nats per image, averaged over the test
   composites) and importance-weighted bounds with k = 1, 10, 100 on a subset;
-* caption fidelity (the bundled digit classifier reads each digit at the place
+* MNIST only: caption fidelity (the bundled digit classifier reads each digit at the place
   the caption names) of one generated sample per test caption, for seen and
   held-out compositions and per template, next to its ceiling (the real test
   composites) and floor (real composites with shuffled captions);
@@ -60,14 +60,26 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
         raise T2IError("--examples, --iw-examples and --ssi-captions must be >= 1 and --samples >= 2")
     config, model = run_lib.load_model(run_dir, checkpoint)
     tokenizer = CaptionTokenizer(config.text)
-    data = make_datasets(config, tokenizer)
-    test = data.test_composites
-    n = min(examples, len(test))
-    images, captions = test.images[:n], [str(c) for c in test.captions[:n]]
-    types, a, b, held = test.types[:n], test.a[:n], test.b[:n], np.asarray(test.held_out[:n], bool)
+    coco = config.data.dataset == "coco"
+    if coco:
+        from t2i.data.coco import make_coco_datasets
+
+        data = make_coco_datasets(config, tokenizer)
+        ex = data.test_examples
+        first = np.sort(np.unique(ex.image_ids, return_index=True)[1])  # one caption per test image
+        n = min(examples, len(first))
+        images = ex.images[first[:n]].astype(np.float32) / np.float32(255.0)
+        captions = [str(ex.captions[i]) for i in first[:n]]
+        held = np.zeros(n, bool)
+    else:
+        data = make_datasets(config, tokenizer)
+        test = data.test_composites
+        n = min(examples, len(test))
+        images, captions = test.images[:n], [str(c) for c in test.captions[:n]]
+        types, a, b, held = test.types[:n], test.a[:n], test.b[:n], np.asarray(test.held_out[:n], bool)
     tokens = tokenizer.encode(captions)
 
-    report = {"run": str(run_dir), "checkpoint": checkpoint, "examples": n,
+    report = {"run": str(run_dir), "checkpoint": checkpoint, "dataset": config.data.dataset, "examples": n,
               "held_out_examples": int(held.sum()), "held_out": list(config.data.held_out)}
     # Bounds (nats per image; the paper reports log-likelihood bounds as negatives).
     w1 = metrics.log_weights(model, images, tokens, 1, seed=seed)
@@ -80,15 +92,16 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
         "examples": m, **{f"k={k}": float(np.mean([metrics.importance_weighted_bound(wk[:, i:i + k]).mean()
                                                     for i in range(0, max(iw_k) - k + 1, k)]))
                           for k in iw_k}}
-    # Caption fidelity of one sample per caption, with its ceiling and floor.
-    classifier = load_classifier()
-    generated = model.generate(tokens, seed + np.arange(n))["images"]
-    report["fidelity"] = _fidelity_table(caption_fidelity(classifier, generated, types, a, b), types, held)
-    report["fidelity_ceiling_real"] = _fidelity_table(caption_fidelity(classifier, images, types, a, b),
-                                                      types, held)
-    perm = np.random.default_rng(seed).permutation(n)
-    report["fidelity_floor_shuffled"] = float(
-        caption_fidelity(classifier, images, types[perm], a[perm], b[perm]).mean())
+    if not coco:  # caption fidelity (MNIST digits and places), with its ceiling and floor
+        classifier = load_classifier()
+        generated = model.generate(tokens, seed + np.arange(n))["images"]
+        report["fidelity"] = _fidelity_table(caption_fidelity(classifier, generated, types, a, b),
+                                             types, held)
+        report["fidelity_ceiling_real"] = _fidelity_table(
+            caption_fidelity(classifier, images, types, a, b), types, held)
+        perm = np.random.default_rng(seed).permutation(n)
+        report["fidelity_floor_shuffled"] = float(
+            caption_fidelity(classifier, images, types[perm], a[perm], b[perm]).mean())
     # SSI and diversity.
     c = min(ssi_captions, n)
     reps = np.repeat(tokens[:c], samples, axis=0)
@@ -103,8 +116,10 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     if retrieval_queries > 0:
         if candidates > n:
             raise T2IError(f"retrieval needs at least --candidates ({candidates}) examples, got {n}")
-        train_tokens = np.concatenate([batch["tokens"].numpy() for batch in data.train.take(
-            max(1, 1000 // config.train.batch_size))])
+        batches = [batch["tokens"].numpy() for batch in data.train.take(
+            max(1, 1000 // config.train.batch_size))]
+        width = max(t.shape[1] for t in batches)  # COCO batches differ in caption length
+        train_tokens = np.concatenate([np.pad(t, ((0, 0), (0, width - t.shape[1]))) for t in batches])
         mean_state = metrics.mean_word_state(model, train_tokens)
         shortlist = metrics.nearest_candidates(images, candidates)
         queries = np.arange(min(retrieval_queries, n))
@@ -142,9 +157,13 @@ def markdown(r: dict) -> str:
     def pct(x):
         return "–" if x is None else f"{100 * x:.1f}%"
 
-    lines = [f"# Evaluation of {r['run']} ({r['checkpoint']} checkpoint)", "",
-             f"{r['examples']} test composites from MNIST test digits, {r['held_out_examples']} of them "
-             "held-out compositions.", "", "| metric | value |", "|---|---|",
+    if r.get("dataset") == "coco":
+        what = f"{r['examples']} COCO test images, one caption each."
+    else:
+        what = (f"{r['examples']} test composites from MNIST test digits, {r['held_out_examples']} of "
+                "them held-out compositions.")
+    lines = [f"# Evaluation of {r['run']} ({r['checkpoint']} checkpoint)", "", what, "",
+             "| metric | value |", "|---|---|",
              f"| lower bound, nats/image (all / seen / held-out) | {r['lower_bound']['all']:.1f} / "
              f"{r['lower_bound']['seen']:.1f} / "
              + ("–" if r['lower_bound']['held_out'] is None else f"{r['lower_bound']['held_out']:.1f}") + " |"]
@@ -156,11 +175,13 @@ def markdown(r: dict) -> str:
     for key, value in iw.items():
         if key.startswith("k="):
             lines.append(f"| importance-weighted bound {key} ({iw['examples']} examples) | {value:.1f} |")
-    f, ceil = r["fidelity"], r["fidelity_ceiling_real"]
-    lines += [f"| caption fidelity, seen / held-out | {pct(f['seen'])} / {pct(f['held_out'])} |",
-              f"| ceiling (real composites), seen / held-out | {pct(ceil['seen'])} / {pct(ceil['held_out'])} |",
-              f"| floor (shuffled captions) | {pct(r['fidelity_floor_shuffled'])} |",
-              f"| SSI ({r['ssi']['samples']} samples x {r['ssi']['captions']} captions) | "
+    f, ceil = r.get("fidelity"), r.get("fidelity_ceiling_real")
+    if f is not None:
+        lines += [f"| caption fidelity, seen / held-out | {pct(f['seen'])} / {pct(f['held_out'])} |",
+                  f"| ceiling (real composites), seen / held-out | {pct(ceil['seen'])} / "
+                  f"{pct(ceil['held_out'])} |",
+                  f"| floor (shuffled captions) | {pct(r['fidelity_floor_shuffled'])} |"]
+    lines += [f"| SSI ({r['ssi']['samples']} samples x {r['ssi']['captions']} captions) | "
               f"{r['ssi']['mean']:.3f} ± {r['ssi']['std']:.3f} |",
               f"| sample diversity (mean SSIM between samples) | {r['ssi']['diversity']:.3f} |"]
     if "retrieval" in r:
@@ -168,8 +189,9 @@ def markdown(r: dict) -> str:
         lines.append(f"| retrieval ({t['queries']} queries x {t['candidates']} candidates): R@1 / R@5 / R@10 / "
                      f"R@50, median rank | {t['R@1']:.1f} / {t['R@5']:.1f} / {t['R@10']:.1f} / "
                      f"{t['R@50']:.1f}, {t['median_rank']:.0f} |")
-    lines += ["",
-              "Per template (seen / held-out fidelity):", "", "| template | seen | held-out |", "|---|---|---|"]
-    for k, v in f["per_template"].items():
-        lines.append(f"| {k} | {pct(v['seen'])} | {pct(v['held_out'])} |")
+    if f is not None:
+        lines += ["", "Per template (seen / held-out fidelity):", "", "| template | seen | held-out |",
+                  "|---|---|---|"]
+        for k, v in f["per_template"].items():
+            lines.append(f"| {k} | {pct(v['seen'])} | {pct(v['held_out'])} |")
     return "\n".join(lines) + "\n"

@@ -56,25 +56,39 @@ def prepare_run_dir(config: ExperimentConfig, run_dir, resume: bool,
 
 
 def input_pipeline(config: ExperimentConfig, initial_epoch: int = 0):
-    """(tokenizer, datasets) for the current Keras backend.
+    """(config, tokenizer, datasets) for the config's dataset and the Keras backend.
 
-    TensorFlow: the `tf.data` pipeline with the in-graph `CaptionTokenizer`.
-    Other backends: `keras.utils.PyDataset`s with `NumpyCaptionTokenizer`
-    (same examples, same ids; no TensorFlow needed).
+    MNIST with captions on TensorFlow: the `tf.data` pipeline with the
+    in-graph `CaptionTokenizer`; on other backends: `keras.utils.PyDataset`s
+    with `NumpyCaptionTokenizer` (same examples, same ids; no TensorFlow
+    needed). COCO: the `tf.data` pipeline of `t2i.data.coco` (TensorFlow
+    only); the returned config then holds the vocabulary built from the
+    training captions.
     """
     import keras
 
-    if keras.backend.backend() == "tensorflow":
+    on_tf = keras.backend.backend() == "tensorflow"
+    if config.data.dataset == "coco":
+        if not on_tf:
+            raise T2IError("the COCO input pipeline decodes JPEGs with tf.data: train COCO with "
+                           "KERAS_BACKEND=tensorflow (JAX runs MNIST with captions)")
+        from t2i.data.coco import make_coco_datasets, resolve_coco_config
+        from t2i.text import CaptionTokenizer
+
+        config = resolve_coco_config(config)
+        tokenizer = CaptionTokenizer(config.text)
+        return config, tokenizer, make_coco_datasets(config, tokenizer, initial_epoch=initial_epoch)
+    if on_tf:
         from t2i.data.pipeline import make_datasets
         from t2i.text import CaptionTokenizer
 
         tokenizer = CaptionTokenizer(config.text)
-        return tokenizer, make_datasets(config, tokenizer, initial_epoch=initial_epoch)
+        return config, tokenizer, make_datasets(config, tokenizer, initial_epoch=initial_epoch)
     from t2i.data.arrays import make_array_datasets
     from t2i.text_numpy import NumpyCaptionTokenizer
 
     tokenizer = NumpyCaptionTokenizer(config.text)
-    return tokenizer, make_array_datasets(config, tokenizer, initial_epoch=initial_epoch)
+    return config, tokenizer, make_array_datasets(config, tokenizer, initial_epoch=initial_epoch)
 
 
 def _trim_log(path: Path, epoch: int) -> None:
@@ -97,7 +111,7 @@ def _have_tensorflow() -> bool:
 
 
 def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto",
-          time_limit: float | None = None, strategy: str = "default"):
+          time_limit: float | None = None, strategy: str = "default", extra_callbacks=()):
     """Trains (or resumes) a run; returns the Keras `History`.
 
     Writes config.json before the first step, checkpoints and a backup every
@@ -108,6 +122,7 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
             expected to end within it (checkpoints intact, resumable).
         strategy: "default", "mirrored" or "multiworker" (see
             `training.distribute`).
+        extra_callbacks: more Keras callbacks (e.g. timers), run before the backup.
     """
     from training.distribute import make_distribution
 
@@ -130,7 +145,7 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
                        "epochs; pass a larger --epochs to train further")
 
     keras.utils.set_random_seed(config.train.seed)
-    tokenizer, data = input_pipeline(config, initial_epoch)
+    config, tokenizer, data = input_pipeline(config, initial_epoch)
     config = _resolved_config(config, data.held_out)
 
     if dist.name != "default" and keras.backend.backend() == "tensorflow":
@@ -147,7 +162,8 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
     else:
         config.save(run_dir / run_lib.CONFIG)
         info = {
-            "mnist_source": data.mnist_source,
+            "data_source": getattr(data, "source", None) or data.mnist_source,
+            "mnist_source": getattr(data, "mnist_source", None),
             "held_out": list(data.held_out),
             "keras_backend": keras.backend.backend(),
             "keras_version": keras.__version__,
@@ -170,7 +186,10 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
 
     checkpoints = run_dir / "checkpoints"
     checkpoints.mkdir(exist_ok=True)
-    seen, held = sample_captions(data.held_out)
+    if config.data.dataset == "coco":
+        seen, held = data.sample_captions(8), []
+    else:
+        seen, held = sample_captions(data.held_out)
     callbacks = [
         keras.callbacks.LearningRateScheduler(step_schedule(t.learning_rate, t.lr_decay_epochs,
                                                             t.lr_decay_factor)),
@@ -194,6 +213,7 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
         if _have_tensorflow():  # the TensorBoard callback writes with tf.summary
             callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"),
                                                          write_graph=False))
+    callbacks += list(extra_callbacks)
     # The backup comes last: an epoch counts as done only once its checkpoints
     # and log row are written. double_checkpoint: a backup torn by a kill falls
     # back to the one before.

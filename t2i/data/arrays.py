@@ -85,7 +85,8 @@ def prepare_mnist_captions(config: ExperimentConfig) -> MnistCaptionsData:
     """
     data, batch_size = config.data, config.train.batch_size
     if data.dataset != "mnist_captions":
-        raise T2IError(f"data.dataset {data.dataset!r}: the COCO pipeline is not implemented yet")
+        raise T2IError(f"data.dataset {data.dataset!r}: this is the MNIST-with-captions pipeline "
+                       "(COCO has its own: t2i.data.coco.make_coco_datasets)")
     held_out = held_out_compositions(config)
     digits = load_mnist(data.mnist_source)
     x_tr, y_tr, x_val, y_val = split_validation(

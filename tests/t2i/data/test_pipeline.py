@@ -165,7 +165,7 @@ def test_validation_and_test_come_from_their_own_digits(config, tokenizer):
 
 
 def test_coco_is_refused(tokenizer):
-    with pytest.raises(T2IError, match="COCO pipeline is not implemented yet"):
+    with pytest.raises(T2IError, match="this is the MNIST-with-captions pipeline"):
         make_datasets(configs.coco_32(), tokenizer)
 
 
