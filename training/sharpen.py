@@ -121,7 +121,7 @@ def train_sharpener(run_dir, steps: int = 1000, batch_size: int = 64, learning_r
         raise T2IError(f"log_every must be >= 1, got {log_every}")
 
     steps_per_epoch = max(1, config.data.examples_per_epoch // batch_size)
-    tokenizer, data = input_pipeline(config.override({"train.batch_size": batch_size,
+    _, tokenizer, data = input_pipeline(config.override({"train.batch_size": batch_size,
                                                       "train.steps_per_epoch": steps_per_epoch}))
     keras.utils.set_random_seed(seed)
     sharpener = sh.Sharpener.from_sharpen_config(sharpen_config)
