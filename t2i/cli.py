@@ -2,6 +2,7 @@
 
     t2i train --preset mnist_captions --out runs/mnist [--epochs 20] [--steps-per-epoch 100]
               [--model.num_steps 16 --train.learning_rate 3e-4 ...] [--resume]
+    t2i generate "the digit 7 is on the left of the digit 1 ." -o out.png   # the shipped model
     t2i generate --run runs/mnist "the digit 7 is on the left of the digit 1 ." -o out.png
               [--samples 8] [--seed 0] [--gif] [--alignment] [--checkpoint best]
     t2i generate --run runs/mnist --captions-file captions.txt -o out.npz
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
 
     g = sub.add_parser("generate", help="generate images for captions")
-    g.add_argument("--run", required=True, help="a run directory written by `t2i train`")
+    g.add_argument("--run", help="a run directory written by `t2i train` (default: the shipped pretrained MNIST-with-captions model)")
     g.add_argument("captions", nargs="*", help="captions, e.g. \"the digit 3 is at the top of the digit 1 .\"")
     g.add_argument("--captions-file", help="one caption per line")
     g.add_argument("-o", "--out", required=True, help="out.png (grid) or out.npz (arrays)")
@@ -81,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                    add_help=False)
 
     v = sub.add_parser("evaluate", help="bounds, caption fidelity and SSI on test composites")
-    v.add_argument("--run", required=True, help="a run directory written by `t2i train`")
+    v.add_argument("--run", help="a run directory written by `t2i train` (default: the shipped pretrained MNIST-with-captions model)")
     v.add_argument("-o", "--out", required=True, help="report folder (metrics.json, metrics.md, samples.png)")
     v.add_argument("--examples", type=int, default=1000, help="test composites to evaluate (default 1000)")
     v.add_argument("--iw-examples", type=int, default=100, help="examples for the k=100 bound (default 100)")
@@ -95,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_sharpen_parser(sub)
 
     e = sub.add_parser("export", help="export a run as a TF Serving SavedModel")
-    e.add_argument("--run", required=True, help="a run directory written by `t2i train`")
+    e.add_argument("--run", help="a run directory written by `t2i train` (default: the shipped pretrained MNIST-with-captions model)")
     e.add_argument("--out", default="models/t2i", help="model base path (default models/t2i)")
     e.add_argument("--version", type=int, help="version number (default: highest existing + 1)")
     e.add_argument("--checkpoint", default="last", choices=("last", "best"))
@@ -137,6 +138,16 @@ def _sharpen(args) -> int:
         discriminator_filters=args.discriminator_filters, seed=args.seed, log_every=args.log_every)
     print(result["dir"])
     return 0
+
+
+def _run(run):
+    """The run to use: the named one, or the shipped pretrained model."""
+    from t2i import run as run_lib
+
+    path = run_lib.resolve_run(run)
+    if run is None:
+        print(f"t2i: no --run given; using the shipped pretrained model ({path})", file=sys.stderr)
+    return path
 
 
 def _train(args) -> int:
@@ -184,7 +195,7 @@ def _generate(args) -> int:
         captions += read_captions_file(args.captions_file)
     if not captions:
         raise T2IError("give captions as arguments or with --captions-file")
-    for path in generate_files(args.run, captions, args.out, samples=args.samples, seed=args.seed,
+    for path in generate_files(_run(args.run), captions, args.out, samples=args.samples, seed=args.seed,
                                gif=args.gif, alignment=args.alignment, checkpoint=args.checkpoint,
                                sharpen=args.sharpen):
         print(path)
@@ -194,7 +205,7 @@ def _generate(args) -> int:
 def _evaluate(args) -> int:
     from training.evaluate import evaluate, markdown
 
-    report = evaluate(args.run, args.out, examples=args.examples, iw_examples=args.iw_examples,
+    report = evaluate(_run(args.run), args.out, examples=args.examples, iw_examples=args.iw_examples,
                       ssi_captions=args.ssi_captions, samples=args.samples,
                       retrieval_queries=args.retrieval_queries, candidates=args.candidates,
                       checkpoint=args.checkpoint,
@@ -206,7 +217,7 @@ def _evaluate(args) -> int:
 def _export(args) -> int:
     from export.export_savedmodel import export_model
 
-    print(export_model(args.run, args.out, version=args.version, checkpoint=args.checkpoint,
+    print(export_model(_run(args.run), args.out, version=args.version, checkpoint=args.checkpoint,
                        model_name=args.model_name))
     return 0
 

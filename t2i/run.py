@@ -9,6 +9,13 @@
       log.csv                     per-epoch metrics
       tensorboard/                TensorBoard logs
       samples/epoch-NNNN.png      sample grids for fixed seen and held-out captions
+
+A *packed* run (`pack_run`) keeps only what generation needs, compactly:
+config.json, run_info.json, log.csv, weights.npz (float16 model weights keyed
+by variable path, no optimizer state) and whatever reports are copied beside.
+The pretrained model shipped with t2i (`t2i/pretrained/mnist_captions/`) is
+one; `load_model` reads packed and full runs alike, and `resolve_run(None)`
+names the shipped one, so commands without `--run` use it.
 """
 
 from __future__ import annotations
@@ -22,6 +29,22 @@ from t2i.errors import T2IError
 CONFIG = "config.json"
 RUN_INFO = "run_info.json"
 CHECKPOINTS = ("last", "best")
+PACKED_WEIGHTS = "weights.npz"
+PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "mnist_captions"
+
+
+def resolve_run(run_dir) -> Path:
+    """`run_dir`, or the shipped pretrained model when it is None or "pretrained"."""
+    if run_dir is None or str(run_dir) == "pretrained":
+        if not (PRETRAINED / CONFIG).is_file():
+            raise T2IError(f"the shipped pretrained model is missing ({PRETRAINED}); "
+                           "name a run with --run")
+        return PRETRAINED
+    return Path(run_dir)
+
+
+def is_packed(run_dir) -> bool:
+    return (Path(run_dir) / PACKED_WEIGHTS).is_file()
 
 
 def checkpoint_path(run_dir, which: str = "last") -> Path:
@@ -46,12 +69,21 @@ def load_run_info(run_dir) -> dict:
 
 
 def load_model(run_dir, which: str = "last"):
-    """(config, model with the checkpoint's weights) of a run directory."""
+    """(config, model with the checkpoint's weights) of a run directory.
+
+    `run_dir` None or "pretrained" is the shipped model; a packed run has one
+    set of weights, so `which` does not apply to it.
+    """
     from t2i.model import AlignDRAW
 
+    run_dir = resolve_run(run_dir)
     if which not in CHECKPOINTS:
         raise T2IError(f"checkpoint must be one of {CHECKPOINTS}, got {which!r}")
     config = load_run_config(run_dir)
+    if is_packed(run_dir):
+        model = AlignDRAW.from_config_dataclass(config)
+        load_packed_weights(model, run_dir / PACKED_WEIGHTS)
+        return config, model
     path = checkpoint_path(run_dir, which)
     if not path.is_file():
         raise T2IError(f"run {run_dir} has no {which} checkpoint yet ({path}); "
@@ -62,3 +94,82 @@ def load_model(run_dir, which: str = "last"):
     except Exception as e:  # a truncated or foreign file
         raise T2IError(f"cannot load weights from {path}: {e}") from None
     return config, model
+
+
+def load_packed_weights(model, path) -> None:
+    """Assigns float16 weights saved by `pack_run` (cast to each variable's dtype)."""
+    import numpy as np
+
+    try:
+        with np.load(path) as stored:
+            arrays = {k: stored[k] for k in stored.files}
+    except Exception as e:
+        raise T2IError(f"cannot read packed weights {path}: {e}") from None
+    variables = {_weight_key(v): v for v in model.weights}
+    missing = sorted(set(variables) - set(arrays))
+    extra = sorted(set(arrays) - set(variables))
+    if missing or extra:
+        raise T2IError(f"{path} does not fit this model: missing {missing[:3]}, unexpected {extra[:3]}")
+    for name, v in variables.items():
+        if tuple(arrays[name].shape) != tuple(v.shape):
+            raise T2IError(f"{path}: {name} has shape {arrays[name].shape}, the model wants {v.shape}")
+        v.assign(arrays[name].astype(v.dtype))
+
+
+def _weight_key(variable) -> str:
+    """A variable's path without the model's own (uniquified) name."""
+    return variable.path.split("/", 1)[-1]
+
+
+def pack_run(run_dir, out_dir, which: str = "last", extra_files=()) -> Path:
+    """Writes a packed copy of a run: float16 weights and the run's records.
+
+    Args:
+        run_dir: a full run directory.
+        out_dir: the packed run's directory (created; replaced files overwritten).
+        which: the checkpoint to pack.
+        extra_files: more files to copy in (e.g. an evaluation report).
+    """
+    import shutil
+
+    import numpy as np
+
+    config, model = load_model(run_dir, which)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = {_weight_key(v): np.asarray(v.numpy(), np.float16) for v in model.weights}
+    np.savez_compressed(out / PACKED_WEIGHTS, **arrays)
+    config.save(out / CONFIG)
+    info = load_run_info(run_dir)
+    info["packed_from"] = {"run": str(run_dir), "checkpoint": which, "dtype": "float16"}
+    (out / RUN_INFO).write_text(json.dumps(info, indent=2) + "\n")
+    for name in ["log.csv", *extra_files]:
+        src = Path(run_dir) / name if not Path(name).is_absolute() else Path(name)
+        if src.is_file():
+            shutil.copy(src, out / src.name)
+    return out
+
+
+def main(argv=None) -> int:
+    """`python -m t2i.run pack RUN OUT [--checkpoint last|best] [--extra FILE ...]`."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m t2i.run", description="pack a run compactly")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pack", help="float16 weights + the run's records, e.g. for shipping")
+    p.add_argument("run")
+    p.add_argument("out")
+    p.add_argument("--checkpoint", default="last", choices=CHECKPOINTS)
+    p.add_argument("--extra", nargs="*", default=[], help="more files to copy in (reports, figures)")
+    args = parser.parse_args(argv)
+    try:
+        print(pack_run(args.run, args.out, args.checkpoint, args.extra))
+    except T2IError as e:
+        print(f"t2i: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
