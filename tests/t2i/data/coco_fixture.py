@@ -135,7 +135,7 @@ def make_coco_fixture(root, n_train: int = 24, n_val: int = 12, *, extra_caption
     images = []
     next_annotation = 1
     encoded_cache = {}
-    for folder, count, first_id, step in (("train2014", n_train, 9, 13), ("val2014", n_val, 100000, 7)):
+    for folder, count, first_id, step in (("train2014", n_train, 9, 13), ("val2014", n_val, 10**9, 7)):
         (root / folder).mkdir(exist_ok=True)
         json_images, annotations = [], []
         for i in range(count):
