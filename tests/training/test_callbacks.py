@@ -1,0 +1,37 @@
+"""Training callbacks: the step LR schedule and the wall-clock stop."""
+
+import types
+
+from training import callbacks as cb
+
+
+def test_step_schedule():
+    s = cb.step_schedule(1e-3, (2, 4), 0.1)
+    assert [round(s(e), 9) for e in range(6)] == [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5]
+
+
+def _run(stop, durations, monkeypatch):
+    """Feeds epoch ends at the given durations; returns the epochs trained."""
+    clock = [0.0]
+    monkeypatch.setattr(cb.time, "monotonic", lambda: clock[0])
+    stop.set_model(types.SimpleNamespace(stop_training=False))
+    stop.on_train_begin()
+    for epoch, d in enumerate(durations):
+        clock[0] += d
+        stop.on_epoch_end(epoch)
+        if stop.model.stop_training:
+            return epoch + 1
+    return len(durations)
+
+
+def test_stop_after_ends_before_the_budget(monkeypatch):
+    # First epoch 30 s (compilation), then 10 s each: with 75 s, epochs end at 30, 40, 50, 60;
+    # after 60 s another 10 s epoch would end at 70 <= 75, so it runs; at 70, 80 > 75: stop.
+    assert _run(cb.StopAfter(75), [30] + [10] * 10, monkeypatch) == 5
+    # Once a later epoch is known, the first (compilation) one no longer counts: with 65 s,
+    # the epoch ending at 40 is followed by ones ending at 50 and 60 (counting the 30 s first
+    # epoch would have stopped at 40); after one epoch only its own length is known (45 s: stop).
+    assert _run(cb.StopAfter(65), [30] + [10] * 10, monkeypatch) == 4
+    assert _run(cb.StopAfter(45), [30] + [10] * 10, monkeypatch) == 1
+    # A budget longer than the run never stops it.
+    assert _run(cb.StopAfter(1000), [1] * 5, monkeypatch) == 5
