@@ -59,13 +59,22 @@ def importance_weighted_bound(weights: np.ndarray) -> np.ndarray:
     return (top + np.log(np.mean(np.exp(weights - top), axis=1, keepdims=True)))[:, 0]
 
 
-def ssim(a, b) -> np.ndarray:
+def ssim(a, b, chunk: int = 2048) -> np.ndarray:
     """Structural similarity (Wang et al. 2004, `tf.image.ssim`, 11x11 Gaussian window)
-    of image pairs in [0, 1]: [..., H, W, C] x [..., H, W, C] -> [...]."""
+    of image pairs in [0, 1]: [..., H, W, C] x [..., H, W, C] -> [...].
+
+    Pairs are compared `chunk` at a time: `tf.image.ssim` holds about ten
+    filtered copies of its inputs, so memory stays bounded however many pairs
+    (sample diversity compares S(S-1)/2 pairs per caption).
+    """
     import tensorflow as tf
 
-    return tf.image.ssim(tf.convert_to_tensor(a, tf.float32), tf.convert_to_tensor(b, tf.float32),
-                         max_val=1.0).numpy()
+    a, b = np.broadcast_arrays(np.asarray(a, np.float32), np.asarray(b, np.float32))
+    lead = a.shape[:-3]
+    a, b = a.reshape((-1,) + a.shape[-3:]), b.reshape((-1,) + b.shape[-3:])
+    out = [tf.image.ssim(tf.constant(a[i:i + chunk]), tf.constant(b[i:i + chunk]), max_val=1.0).numpy()
+           for i in range(0, len(a), chunk)]
+    return (np.concatenate(out) if out else np.zeros(0, np.float32)).reshape(lead)
 
 
 def ssi_to_reference(samples, references) -> tuple[float, float]:
@@ -74,8 +83,7 @@ def ssi_to_reference(samples, references) -> tuple[float, float]:
     samples: [N, S, H, W, C]; references: [N, H, W, C].
     """
     samples = np.asarray(samples, np.float32)
-    refs = np.broadcast_to(np.asarray(references, np.float32)[:, None], samples.shape)
-    values = ssim(samples, refs)
+    values = ssim(samples, np.asarray(references, np.float32)[:, None])
     return float(values.mean()), float(values.std())
 
 
@@ -89,7 +97,8 @@ def sample_diversity(samples) -> float:
     if s < 2:
         raise ValueError("sample_diversity needs at least 2 samples per caption")
     i, j = np.triu_indices(s, k=1)
-    return float(ssim(samples[:, i], samples[:, j]).mean())
+    # One caption at a time: its S(S-1)/2 pairs, never all captions' pairs at once.
+    return float(np.mean([ssim(samples[c, i], samples[c, j]).mean() for c in range(n)]))
 
 
 def retrieval_ranks(scores, true_index) -> np.ndarray:

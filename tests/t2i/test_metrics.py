@@ -116,3 +116,12 @@ def test_mean_word_state_and_retrieval_scores(model_and_data):
         w.assign(k)
     flat = metrics.retrieval_scores(model, images, tokens, mean, candidates, queries=[0, 3])
     np.testing.assert_allclose(flat, 0.0, atol=1e-3)
+
+
+def test_ssim_in_chunks_equals_one_pass_and_keeps_leading_shape():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2, 5, 16, 16, 1), dtype=np.float32), rng.random((2, 5, 16, 16, 1), dtype=np.float32)
+    whole = metrics.ssim(a, b, chunk=100)
+    assert whole.shape == (2, 5)
+    np.testing.assert_allclose(metrics.ssim(a, b, chunk=3), whole, rtol=1e-6)
+    np.testing.assert_allclose(metrics.ssim(a, a[0], chunk=4)[0], 1.0, rtol=1e-6)  # broadcast reference
