@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training.distribute import local_cluster  # noqa: E402
 
 WORKER = r"""
 import json, sys, time
@@ -66,27 +68,16 @@ print("RESULT " + json.dumps({"images_per_s": images / (ends[-1] - ends[0]),
 """
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _run(args, name, strategy, workers=1, env_extra=None, timeout=3600):
     out = Path(tempfile.mkdtemp(prefix=f"scaling-{name}-"))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), **(env_extra or {}))
     payload = {"preset": args.preset, "steps": args.steps, "epochs": args.epochs,
                "out": str(out / "run"), "strategy": strategy}
-    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(workers)]}
     procs = []
-    for i in range(workers):
+    for tf_config in local_cluster(workers):
         e = dict(env)
         if strategy == "multiworker":
-            e["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            e["TF_CONFIG"] = tf_config
         procs.append(subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(payload)], env=e,
                                       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True))

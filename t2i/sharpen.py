@@ -599,24 +599,18 @@ def sharpened_log_weights(model, sharpener: Sharpener, images, tokens, num_sampl
     Returns:
         float64 [N, num_samples], single-sample bound estimates.
     """
+    from t2i import metrics
+
     images = np.asarray(images, np.float32)
     tokens = np.asarray(tokens)
     if len(images) != len(tokens):
         raise ValueError(f"{len(images)} images but {len(tokens)} captions")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     if not 0 < epsilon < 0.5:
         raise ValueError(f"epsilon must be in (0, 0.5), got {epsilon}")
     vectors = caption_vectors(model, tokens, batch_size)
-    rng = np.random.default_rng(seed)
-    shape = (model.num_steps, model.latent_dim)
-    out = np.empty((len(images), num_samples))
-    for j in range(num_samples):
-        noise = rng.standard_normal((len(images),) + shape).astype(np.float32)
-        pred = model.predict({"images": images, "tokens": tokens, "noise": noise},
-                             batch_size=batch_size, verbose=0)
+
+    def sharpened_nll(pred):
         blurry = ops.convert_to_numpy(ops.sigmoid(ops.convert_to_tensor(pred["logits"])))
-        sharp = sharpener.sharpen(blurry, vectors, batch_size)
-        out[:, j] = -(bernoulli_nll_of_probabilities(sharp, images, epsilon)
-                      + np.asarray(pred["log_ratio"], np.float64).sum(-1))
-    return out
+        return bernoulli_nll_of_probabilities(sharpener.sharpen(blurry, vectors, batch_size), images, epsilon)
+
+    return metrics.log_weights(model, images, tokens, num_samples, batch_size, seed, nll=sharpened_nll)

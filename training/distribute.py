@@ -163,6 +163,27 @@ def _jax(name: str) -> Distribution:
     return Distribution(name, _NullScope(), 1)
 
 
+def local_cluster(num_workers: int) -> list[str]:
+    """TF_CONFIG values for `num_workers` workers on this machine (free localhost ports).
+
+    For trying multi-worker training on one machine (tests, benchmarks): give
+    worker i the i-th value as TF_CONFIG.
+    """
+    import socket
+
+    socks = [socket.socket() for _ in range(num_workers)]
+    try:
+        for s in socks:
+            s.bind(("localhost", 0))
+        ports = [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            for i in range(num_workers)]
+
+
 def shard_by_data(dataset):
     """Marks a `tf.data` dataset to be split by DATA: every worker reads the
     whole (deterministic) stream and keeps its slice of each global batch."""

@@ -13,7 +13,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import numpy as np
 import pytest
 
 from t2i.errors import T2IError
-from training.distribute import is_chief_process, make_distribution, parse_tf_config
+from training.distribute import is_chief_process, local_cluster, make_distribution, parse_tf_config
 
 ROOT = Path(__file__).resolve().parents[2]
 # Tiny model with larger weights (KL and noise matter), 3 steps of 8 images per epoch.
@@ -57,22 +56,9 @@ def _assert_same_losses(a, b, epochs):
                                        err_msg=f"epoch {e} {key}")
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _start_workers(out, *extra):
-    ports = _free_ports(2)
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
     procs = []
-    for i in range(2):
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+    for tf_config in local_cluster(2):
         procs.append(subprocess.Popen(_train_cmd(out, "--strategy", "multiworker", *extra),
                                       env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True, cwd=ROOT))
