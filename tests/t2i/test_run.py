@@ -81,3 +81,11 @@ def test_export_without_run_exports_the_shipped_model(tmp_path, capsys):
     assert (version / "saved_model.pb").is_file()
     assets = json.loads((version / "assets" / "t2i_config.json").read_text())
     assert sorted(assets["data"]["held_out"]) == sorted(HELD_OUT)
+
+
+def test_pack_command(tiny_run, tmp_path, capsys):
+    assert run_lib.main(["pack", str(tiny_run), str(tmp_path / "p"), "--checkpoint", "best",
+                         "--extra", str(tiny_run / "config.json")]) == 0
+    assert run_lib.is_packed(tmp_path / "p")
+    assert run_lib.main(["pack", str(tmp_path / "nothing"), str(tmp_path / "q")]) == 2
+    assert "does not exist" in capsys.readouterr().err
