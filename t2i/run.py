@@ -68,7 +68,7 @@ def load_run_info(run_dir) -> dict:
     return json.loads(path.read_text())
 
 
-def load_model(run_dir, which: str = "last"):
+def load_model(run_dir=None, which: str = "last"):
     """(config, model with the checkpoint's weights) of a run directory.
 
     `run_dir` None or "pretrained" is the shipped model; a packed run has one
