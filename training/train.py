@@ -154,12 +154,11 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
         data.train, data.validation = shard_by_data(data.train), shard_by_data(data.validation)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not dist.is_chief:
-        pass  # the chief writes config.json and run_info.json
-    elif resume:
+    # Only the chief writes config.json and run_info.json.
+    if dist.is_chief and resume:
         if run_lib.load_run_config(run_dir) != config:  # only train.epochs may have changed
             config.save(run_dir / run_lib.CONFIG)
-    else:
+    elif dist.is_chief:
         config.save(run_dir / run_lib.CONFIG)
         info = {
             "data_source": getattr(data, "source", None) or data.mnist_source,

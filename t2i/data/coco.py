@@ -110,6 +110,7 @@ import numpy as np
 import tensorflow as tf
 
 from t2i.config import ExperimentConfig
+from t2i.data.pipeline import MAX_EPOCHS, deterministic
 from t2i.errors import T2IError
 from t2i.text_numpy import normalize
 
@@ -119,7 +120,6 @@ CAPTION_FILES = {"train2014": "annotations/captions_train2014.json",
 NPY_SPLITS = {"train": "train", "validation": "dev", "test": "test"}
 NPY_SIZE = 32
 _SPLIT_FILE_SPLITS = {"train": "train", "restval": "train", "val": "validation", "test": "test"}
-_MAX_EPOCHS = 2**62
 _CACHE_VERSION = 1  # bump when decode_image changes: old cache files are then ignored
 _EXAMPLES = 5  # examples kept per report entry
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -992,7 +992,7 @@ def make_coco_datasets(config: ExperimentConfig, tokenizer, initial_epoch: int =
         images = tf.cast(images, tf.float32) / 255.0  # the same division as the MNIST pipeline
         return {"images": images, "tokens": tokenizer(captions)}
 
-    train_ds = (tf.data.Dataset.range(initial_epoch, _MAX_EPOCHS)
+    train_ds = (tf.data.Dataset.range(initial_epoch, MAX_EPOCHS)
                 .flat_map(lambda e: _batches(train, plan.epoch, height, width, e)))
     if train.pixels is None:
         def decode_batch(files, captions):
@@ -1015,8 +1015,8 @@ def make_coco_datasets(config: ExperimentConfig, tokenizer, initial_epoch: int =
     test_examples = CocoExamples(images=test.pixels[test.cap2im], captions=list(test.captions),
                                  image_ids=test.image_ids[test.cap2im])
     return CocoDatasets(
-        train=_deterministic(train_ds), validation=_deterministic(finite(splits["validation"])),
-        test=_deterministic(finite(test)), test_examples=test_examples,
+        train=deterministic(train_ds), validation=deterministic(finite(splits["validation"])),
+        test=deterministic(finite(test)), test_examples=test_examples,
         steps_per_epoch=plan.steps_per_epoch, source=data.source, report=report, stats=stats,
         cache=cache)
 
@@ -1088,9 +1088,3 @@ def _batches(split: CocoSplit, batches_of_epoch, height: int, width: int, epoch)
 
     return tf.data.Dataset.from_generator(
         generate, args=(epoch,), output_signature=(spec, tf.TensorSpec([None], tf.string)))
-
-
-def _deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:
-    options = tf.data.Options()
-    options.deterministic = True
-    return ds.with_options(options)

@@ -45,7 +45,7 @@ from t2i.data.mnist_captions import CANVAS_SIZE, Composites
 from t2i.errors import T2IError
 from t2i.text import CaptionTokenizer
 
-_MAX_EPOCHS = 2**62
+MAX_EPOCHS = 2**62  # the endless train streams stop here
 
 
 @dataclasses.dataclass
@@ -103,7 +103,7 @@ def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
 
     signature = (tf.TensorSpec([batch_size, CANVAS_SIZE, CANVAS_SIZE], tf.uint8),
                  tf.TensorSpec([batch_size], tf.string))
-    train = (tf.data.Dataset.range(initial_epoch, _MAX_EPOCHS)
+    train = (tf.data.Dataset.range(initial_epoch, MAX_EPOCHS)
              .flat_map(lambda e: tf.data.Dataset.from_generator(
                  epoch_batches, args=(e,), output_signature=signature))
              .map(tokenize)
@@ -116,12 +116,13 @@ def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
 
     test_composites = dataclasses.replace(data.test, images=to_float(data.test.images))
     return Datasets(
-        train=_deterministic(train), validation=_deterministic(finite(data.validation)),
-        test=_deterministic(finite(data.test)), test_composites=test_composites,
+        train=deterministic(train), validation=deterministic(finite(data.validation)),
+        test=deterministic(finite(data.test)), test_composites=test_composites,
         held_out=data.held_out, mnist_source=data.mnist_source, steps_per_epoch=steps_per_epoch)
 
 
-def _deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:
+def deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """`ds` with deterministic element order (the exact-resume guarantee)."""
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options)
