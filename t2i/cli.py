@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--samples", type=int, default=50, help="samples per caption for SSI (default 50)")
     v.add_argument("--retrieval-queries", type=int, default=100, help="retrieval queries (0: skip)")
     v.add_argument("--candidates", type=int, default=100, help="candidates per retrieval query")
+    v.add_argument("--probe-samples", type=int, default=20,
+                   help="MNIST: images per caption of each of the 240 compositions for the composition "
+                        "probe (default 20; 0: skip)")
     v.add_argument("--checkpoint", default="best", choices=("last", "best"))
     v.add_argument("--seed", type=int, default=0)
 
@@ -208,8 +211,7 @@ def _evaluate(args) -> int:
     report = evaluate(_run(args.run), args.out, examples=args.examples, iw_examples=args.iw_examples,
                       ssi_captions=args.ssi_captions, samples=args.samples,
                       retrieval_queries=args.retrieval_queries, candidates=args.candidates,
-                      checkpoint=args.checkpoint,
-                      seed=args.seed)
+                      checkpoint=args.checkpoint, seed=args.seed, probe_samples=args.probe_samples)
     print(markdown(report))
     return 0
 

@@ -10,6 +10,9 @@ writes `report/metrics.json`, `report/metrics.md` and `report/samples.png`:
   the caption names) of one generated sample per test caption, for seen and
   held-out compositions and per template, next to its ceiling (the real test
   composites) and floor (real composites with shuffled captions);
+  Also the composition probe: `--probe-samples` images for each caption of
+  each of the 240 compositions, so the held-out figure rests on hundreds of
+  images and every held-out composition gets its own score;
 * SSI: SSIM of `--samples` samples per caption to the caption's true image
   (mean and std), and sample diversity (mean SSIM between samples of a caption).
 
@@ -45,9 +48,43 @@ def _fidelity_table(right, types, held) -> dict:
     return out
 
 
+def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20, seed: int = 0) -> dict:
+    """Caption fidelity of every one of the 240 compositions, `samples` images per caption.
+
+    Pairs are asked for in both phrasings, corners in their one phrasing. Unlike
+    the test composites (where the 8 held-out compositions are about 4% of the
+    examples), every composition gets the same number of images, so the held-out
+    figure rests on 12 captions x `samples` images and each composition has its
+    own score.
+    """
+    from t2i.data import mnist_captions as mc
+    from t2i.digit_classifier import caption_fidelity
+
+    held = {str(mc.parse_composition(c)) for c in held_out}
+    rows = [(c, k) for c in mc.all_compositions() for k in c.types for _ in range(samples)]
+    types = np.array([k for _, k in rows])
+    a = np.array([c.a for c, _ in rows])
+    b = np.array([-1 if c.b is None else c.b for c, _ in rows])
+    captions = [mc.caption(k, c.a, c.b) for c, k in rows]
+    images = model.generate(tokenizer.encode(captions), seed + np.arange(len(rows)))["images"]
+    right = caption_fidelity(classifier, images, types, a, b)
+    names = np.array([str(c) for c, _ in rows])
+    per = {name: float(right[names == name].mean()) for name in dict.fromkeys(names.tolist())}
+    is_held = np.array([name in held for name in names])
+    pair = types < 4
+    return {"samples_per_caption": samples, "images": len(rows),
+            "seen": float(right[~is_held].mean()),
+            "held_out": float(right[is_held].mean()) if is_held.any() else None,
+            "seen_pairs": float(right[~is_held & pair].mean()),
+            "seen_corners": float(right[~is_held & ~pair].mean()),
+            "held_out_compositions": {name: per[name] for name in per if name in held},
+            "per_composition": per}
+
+
 def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_k=(1, 10, 100),
              ssi_captions: int = 100, samples: int = 50, retrieval_queries: int = 100,
-             candidates: int = 100, checkpoint: str = "best", seed: int = 0) -> dict:
+             candidates: int = 100, checkpoint: str = "best", seed: int = 0,
+             probe_samples: int = 20) -> dict:
     """Evaluates a run; writes and returns the metrics (see the module docstring)."""
     from t2i import metrics
     from t2i import run as run_lib
@@ -102,6 +139,9 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
         perm = np.random.default_rng(seed).permutation(n)
         report["fidelity_floor_shuffled"] = float(
             caption_fidelity(classifier, images, types[perm], a[perm], b[perm]).mean())
+        if probe_samples > 0:
+            report["composition_probe"] = composition_probe(
+                model, tokenizer, classifier, config.data.held_out, probe_samples, seed)
     # SSI and diversity.
     c = min(ssi_captions, n)
     reps = np.repeat(tokens[:c], samples, axis=0)
@@ -181,6 +221,10 @@ def markdown(r: dict) -> str:
                   f"| ceiling (real composites), seen / held-out | {pct(ceil['seen'])} / "
                   f"{pct(ceil['held_out'])} |",
                   f"| floor (shuffled captions) | {pct(r['fidelity_floor_shuffled'])} |"]
+    probe = r.get("composition_probe")
+    if probe is not None:
+        lines.append(f"| composition probe ({probe['samples_per_caption']} images per caption of all 240 "
+                     f"compositions), seen / held-out | {pct(probe['seen'])} / {pct(probe['held_out'])} |")
     lines += [f"| SSI ({r['ssi']['samples']} samples x {r['ssi']['captions']} captions) | "
               f"{r['ssi']['mean']:.3f} ± {r['ssi']['std']:.3f} |",
               f"| sample diversity (mean SSIM between samples) | {r['ssi']['diversity']:.3f} |"]
@@ -194,4 +238,8 @@ def markdown(r: dict) -> str:
                   "|---|---|---|"]
         for k, v in f["per_template"].items():
             lines.append(f"| {k} | {pct(v['seen'])} | {pct(v['held_out'])} |")
+    if probe is not None and probe["held_out_compositions"]:
+        lines += ["", "Composition probe, each held-out composition:", "", "| composition | fidelity |",
+                  "|---|---|"]
+        lines += [f"| {name} | {pct(v)} |" for name, v in probe["held_out_compositions"].items()]
     return "\n".join(lines) + "\n"

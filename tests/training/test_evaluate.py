@@ -15,7 +15,7 @@ def run_dir(tmp_path_factory):
 
 def test_report(run_dir, tmp_path):
     report = evaluate(run_dir, tmp_path / "r", examples=64, iw_examples=8, iw_k=(1, 4),
-                      ssi_captions=4, samples=3, retrieval_queries=5, candidates=10)
+                      ssi_captions=4, samples=3, retrieval_queries=5, candidates=10, probe_samples=1)
     saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(report))
     assert report["examples"] == 64
@@ -32,7 +32,8 @@ def test_report(run_dir, tmp_path):
     assert t["queries"] == 5 and t["candidates"] == 10 and 1 <= t["median_rank"] <= 10
     assert 0 <= t["R@1"] <= t["R@5"] <= t["R@10"] == 100.0
     md = (tmp_path / "r" / "metrics.md").read_text()
-    assert "caption fidelity" in md and "SSI" in md
+    assert "caption fidelity" in md and "SSI" in md and "composition probe" in md
+    assert report["composition_probe"]["images"] == 440 and report["composition_probe"]["seen"] < 0.3
     assert (tmp_path / "r" / "samples.png").is_file()
 
 
@@ -43,3 +44,61 @@ def test_cli_and_bad_arguments(run_dir, tmp_path, capsys):
     assert "lower bound" in capsys.readouterr().out
     assert main(["evaluate", "--run", str(run_dir), "-o", str(tmp_path / "d"), "--samples", "1"]) == 2
     assert "--samples >= 2" in capsys.readouterr().err
+
+
+class _CaptionIds:
+    """A tokenizer stand-in: each caption becomes its row in `captions`."""
+
+    def __init__(self):
+        self.captions = []
+
+    def encode(self, captions):
+        start = len(self.captions)
+        self.captions.extend(captions)
+        return np.arange(start, start + len(captions))[:, None]
+
+
+class _Oracle:
+    """Draws a real composite of the caption, or a blank canvas for captions in `refuse`."""
+
+    def __init__(self, tokenizer, table, refuse=()):
+        self.tokenizer, self.table, self.refuse = tokenizer, table, set(refuse)
+
+    def generate(self, tokens, seeds):
+        assert len(tokens) == len(seeds)
+        captions = [self.tokenizer.captions[i] for i in tokens[:, 0]]
+        return {"images": np.stack([np.zeros((60, 60, 1), np.float32) if c in self.refuse else self.table[c]
+                                    for c in captions])}
+
+
+def test_composition_probe_against_known_answers():
+    from t2i.data import mnist_captions as mc
+    from t2i.data.mnist import load_mnist
+    from t2i.digit_classifier import load_classifier
+    from training.evaluate import composition_probe
+
+    digits = load_mnist("bundled")
+    real = mc.CompositeSampler(digits.x_test, digits.y_test, ()).sample(20000, np.random.default_rng(3), "all")
+    table = {}
+    for i, c in enumerate(real.captions.tolist()):
+        table.setdefault(c, real.images[i])
+    assert len(table) == 440  # every caption of every composition
+    held = ["2 left of 9", "4 top left", "6 above 2"]
+    held_captions = [c for h in held for c in mc.captions_for(h)]
+    classifier = load_classifier()
+
+    tok = _CaptionIds()
+    perfect = composition_probe(_Oracle(tok, table), tok, classifier, held, samples=2)
+    assert perfect["images"] == 2 * 440 and len(tok.captions) == 880
+    assert sorted(perfect["held_out_compositions"]) == sorted(held)
+    assert len(perfect["per_composition"]) == 240
+    assert perfect["seen"] > 0.9 and perfect["held_out"] > 0.9  # real composites: near the ceiling
+
+    tok = _CaptionIds()  # draws every seen composition, nothing for the held-out ones
+    refusing = composition_probe(_Oracle(tok, table, held_captions), tok, classifier, held, samples=2)
+    assert refusing["held_out"] < 0.1 and refusing["seen"] > 0.9
+    assert all(v < 0.1 for v in refusing["held_out_compositions"].values())
+
+    tok = _CaptionIds()  # a blank model: near zero everywhere
+    blank = composition_probe(_Oracle(tok, table, table), tok, classifier, held, samples=2)
+    assert blank["seen"] < 0.1 and blank["held_out"] < 0.1
