@@ -106,25 +106,34 @@ def expected_digits(types, a, b) -> list[list[tuple[str, int]]]:
     return out
 
 
-def caption_fidelity(classifier, images, types, a, b) -> np.ndarray:
-    """Per example: True when every digit the caption names is at its place.
+def read_digits(classifier, images, types, a, b) -> list[list[int]]:
+    """Per example, the digit the classifier reads at each place its caption names.
 
-    images: [N, 60, 60, 1] in [0, 1]; types, a, b: the caption's type and
-    digits (b unused for one-digit types), as in `Composites`.
+    The places come in `expected_digits` order (left, right / top, bottom / the
+    corner). images: [N, 60, 60, 1] in [0, 1]; types, a, b as in `Composites`.
     """
     images = np.asarray(images, np.float32)
     wanted = expected_digits(types, a, b)
-    crops, owners, labels = [], [], []
-    for i, pairs in enumerate(wanted):
-        for slot, digit in pairs:
-            r, c = _SLOTS[slot]
-            crops.append(images[i, r:r + CROP, c:c + CROP])
-            owners.append(i)
-            labels.append(digit)
-    predicted = np.argmax(classifier.predict(np.stack(crops), batch_size=512, verbose=0), -1)
-    right = np.ones(len(images), bool)
-    np.logical_and.at(right, np.asarray(owners), predicted == np.asarray(labels))
-    return right
+    crops = [images[i, _SLOTS[slot][0]:_SLOTS[slot][0] + CROP, _SLOTS[slot][1]:_SLOTS[slot][1] + CROP]
+             for i, pairs in enumerate(wanted) for slot, _ in pairs]
+    predicted = np.argmax(classifier.predict(np.stack(crops), batch_size=512, verbose=0), -1).tolist()
+    out, at = [], 0
+    for pairs in wanted:
+        out.append(predicted[at:at + len(pairs)])
+        at += len(pairs)
+    return out
+
+
+def caption_fidelity(classifier, images, types, a, b, read=None) -> np.ndarray:
+    """Per example: True when every digit the caption names is at its place.
+
+    images: [N, 60, 60, 1] in [0, 1]; types, a, b: the caption's type and
+    digits (b unused for one-digit types), as in `Composites`. `read`: the
+    `read_digits` of these images, if already computed.
+    """
+    wanted = expected_digits(types, a, b)
+    read = read_digits(classifier, images, types, a, b) if read is None else read
+    return np.array([[d for _, d in pairs] == got for pairs, got in zip(wanted, read)], bool)
 
 
 def main(argv=None) -> int:

@@ -28,6 +28,7 @@ writes `report/metrics.json`, `report/metrics.md` and `report/samples.png`:
 
 from __future__ import annotations
 
+import collections
 import json
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
     own score.
     """
     from t2i.data import mnist_captions as mc
-    from t2i.digit_classifier import caption_fidelity
+    from t2i.digit_classifier import caption_fidelity, read_digits
 
     held = {str(mc.parse_composition(c)) for c in held_out}
     rows = [(c, k) for c in mc.all_compositions() for k in c.types for _ in range(samples)]
@@ -67,10 +68,17 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
     b = np.array([-1 if c.b is None else c.b for c, _ in rows])
     captions = [mc.caption(k, c.a, c.b) for c, k in rows]
     images = model.generate(tokenizer.encode(captions), seed + np.arange(len(rows)))["images"]
-    right = caption_fidelity(classifier, images, types, a, b)
+    read = read_digits(classifier, images, types, a, b)
+    right = caption_fidelity(classifier, images, types, a, b, read=read)
     names = np.array([str(c) for c, _ in rows])
     per = {name: float(right[names == name].mean()) for name in dict.fromkeys(names.tolist())}
     is_held = np.array([name in held for name in names])
+    # What the classifier reads where a held-out composition's digits should be ("2 9" for a pair).
+    read_as = {}
+    for name in per:
+        if name in held:
+            got = collections.Counter(" ".join(map(str, read[i])) for i in np.flatnonzero(names == name))
+            read_as[name] = {k: v / sum(got.values()) for k, v in got.most_common(3)}
     pair = types < 4
     return {"samples_per_caption": samples, "images": len(rows),
             "seen": float(right[~is_held].mean()),
@@ -78,6 +86,7 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
             "seen_pairs": float(right[~is_held & pair].mean()),
             "seen_corners": float(right[~is_held & ~pair].mean()),
             "held_out_compositions": {name: per[name] for name in per if name in held},
+            "held_out_read_as": read_as,
             "per_composition": per}
 
 
@@ -239,7 +248,9 @@ def markdown(r: dict) -> str:
         for k, v in f["per_template"].items():
             lines.append(f"| {k} | {pct(v['seen'])} | {pct(v['held_out'])} |")
     if probe is not None and probe["held_out_compositions"]:
-        lines += ["", "Composition probe, each held-out composition:", "", "| composition | fidelity |",
-                  "|---|---|"]
-        lines += [f"| {name} | {pct(v)} |" for name, v in probe["held_out_compositions"].items()]
+        lines += ["", "Composition probe, each held-out composition (and the digits most often read where its",
+                  "digits should be):", "", "| composition | fidelity | read as |", "|---|---|---|"]
+        for name, v in probe["held_out_compositions"].items():
+            read = ", ".join(f"{k} {pct(f)}" for k, f in probe.get("held_out_read_as", {}).get(name, {}).items())
+            lines.append(f"| {name} | {pct(v)} | {read} |")
     return "\n".join(lines) + "\n"

@@ -6,7 +6,7 @@ import pytest
 
 from t2i.data.mnist import load_mnist
 from t2i.data.mnist_captions import CompositeSampler
-from t2i.digit_classifier import (caption_fidelity, expected_digits, load_classifier,
+from t2i.digit_classifier import (caption_fidelity, expected_digits, load_classifier, read_digits,
                                   train_classifier)
 
 
@@ -53,3 +53,14 @@ def test_training_learns():
     _, accuracy = train_classifier(digits.x_train[:2000], digits.y_train[:2000], digits.x_test[:500],
                                    digits.y_test[:500], epochs=4)
     assert accuracy > 0.7, accuracy
+
+
+def test_read_digits_gives_each_place_in_caption_order(classifier, composites):
+    c = composites
+    read = read_digits(classifier, c.images[:200], c.types[:200], c.a[:200], c.b[:200])
+    wanted = expected_digits(c.types[:200], c.a[:200], c.b[:200])
+    assert [len(r) for r in read] == [len(w) for w in wanted]
+    agree = np.mean([r == [d for _, d in w] for r, w in zip(read, wanted)])
+    assert agree > 0.9
+    right = caption_fidelity(classifier, c.images[:200], c.types[:200], c.a[:200], c.b[:200])
+    assert np.array_equal(right, [r == [d for _, d in w] for r, w in zip(read, wanted)])

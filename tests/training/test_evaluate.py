@@ -98,6 +98,12 @@ def test_composition_probe_against_known_answers():
     refusing = composition_probe(_Oracle(tok, table, held_captions), tok, classifier, held, samples=2)
     assert refusing["held_out"] < 0.1 and refusing["seen"] > 0.9
     assert all(v < 0.1 for v in refusing["held_out_compositions"].values())
+    # Where nothing is drawn the classifier reads one fixed digit, never the asked-for one.
+    for name, read in refusing["held_out_read_as"].items():
+        assert abs(sum(read.values()) - 1) < 1e-9 and len(read) == 1
+        assert list(read)[0].split() != [str(d) for d in (mc.parse_composition(name).a,
+                                                          mc.parse_composition(name).b) if d is not None]
+    assert perfect["held_out_read_as"]["4 top left"].get("4", 0) > 0.9
 
     tok = _CaptionIds()  # a blank model: near zero everywhere
     blank = composition_probe(_Oracle(tok, table, table), tok, classifier, held, samples=2)
