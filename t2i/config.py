@@ -38,6 +38,7 @@ MNIST_CAPTION_WORDS: tuple[str, ...] = tuple(str(d) for d in range(10)) + (
 )
 
 CONDITIONINGS = ("align", "mean")
+CAPTION_ENCODERS = ("bidirectional", "forward")
 DATASETS = ("mnist_captions", "coco")
 COCO_SOURCES = ("json", "npy")
 COCO_IMAGE_FITS = ("squash", "center_crop")
@@ -69,6 +70,10 @@ class ModelConfig:
         canvas_init: initial value of the learned canvas c_0 (logits);
             -10 (black) for MNIST, 0 (grey) for COCO, as in the original code.
         init_stddev: standard deviation of the N(0, sigma^2) weight init.
+        caption_encoder: "bidirectional" (the paper's BiLSTM: every word state
+            sees the whole caption) or "forward" (one forward LSTM of
+            2 * caption_units: word j sees words 1..j, as the original code's
+            encoder effectively did; spec 2).
     """
 
     image_height: int = 60
@@ -86,6 +91,7 @@ class ModelConfig:
     conditioning: str = "align"
     canvas_init: float = -10.0
     init_stddev: float = 0.01
+    caption_encoder: str = "bidirectional"
 
     def __post_init__(self):
         for name in ("image_height", "image_width", "num_steps", "encoder_units",
@@ -98,6 +104,8 @@ class ModelConfig:
         _require(self.conditioning in CONDITIONINGS,
                  f"model.conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}")
         _require(self.init_stddev > 0, "model.init_stddev must be > 0")
+        _require(self.caption_encoder in CAPTION_ENCODERS,
+                 f"model.caption_encoder must be one of {CAPTION_ENCODERS}, got {self.caption_encoder!r}")
 
 
 @dataclasses.dataclass(frozen=True)

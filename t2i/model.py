@@ -58,6 +58,8 @@ class AlignDRAW(keras.Model):
         align_units: alignment MLP width.
         conditioning: "align" (alignDRAW) or "mean" (noalignDRAW: the masked
             mean of the word states, the same vector at every step).
+        caption_encoder: "bidirectional" (the paper's BiLSTM) or "forward"
+            (one forward LSTM of 2 * caption_units; see `CaptionEncoder`).
         canvas_init: initial value of the learned canvas c_0 (logits).
         init_stddev: N(0, s^2) weight initialisation.
         seed: seed of the training noise.
@@ -92,7 +94,7 @@ class AlignDRAW(keras.Model):
                  encoder_units: int = 300, decoder_units: int = 300, latent_dim: int = 150,
                  caption_units: int = 128, caption_embedding_dim: int = 0, align_units: int = 512,
                  conditioning: str = "align", canvas_init: float = -10.0, init_stddev: float = 0.01,
-                 seed: int | None = None, **kwargs):
+                 caption_encoder: str = "bidirectional", seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if conditioning not in ("align", "mean"):
             raise ValueError(f"conditioning must be 'align' or 'mean', got {conditioning!r}")
@@ -114,13 +116,15 @@ class AlignDRAW(keras.Model):
         self.conditioning = conditioning
         self.canvas_init = canvas_init
         self.init_stddev = init_stddev
+        self.caption_direction = caption_encoder
         self.seed = seed
 
         # === Layers ===
         geometry = dict(image_height=image_height, image_width=image_width, channels=channels,
                         init_stddev=init_stddev)
         self.caption_encoder = CaptionEncoder(vocab_size, caption_units, caption_embedding_dim,
-                                              init_stddev, name="caption_encoder")
+                                              init_stddev, direction=caption_encoder,
+                                              name="caption_encoder")
         self.alignment = CaptionAlignment(align_units, init_stddev, name="alignment")
         self.read_attention = DrawReadAttention(glimpse_size=read_size, name="read_attention",
                                                 **geometry)
@@ -361,5 +365,6 @@ class AlignDRAW(keras.Model):
             decoder_units=self.decoder_units, latent_dim=self.latent_dim,
             caption_units=self.caption_units, caption_embedding_dim=self.caption_embedding_dim,
             align_units=self.align_units, conditioning=self.conditioning,
-            canvas_init=self.canvas_init, init_stddev=self.init_stddev, seed=self.seed)
+            canvas_init=self.canvas_init, init_stddev=self.init_stddev,
+            caption_encoder=self.caption_direction, seed=self.seed)
         return config

@@ -40,6 +40,8 @@ def test_overrides_parse_text_and_validate():
         C.tiny().override({"model.num_steps": "0"})
     with pytest.raises(T2IError, match="conditioning"):
         C.tiny().override({"model.conditioning": "concat"})
+    with pytest.raises(T2IError, match="caption_encoder"):
+        C.tiny().override({"model.caption_encoder": "backward"})
     with pytest.raises(T2IError, match="60x60x1"):
         C.tiny().override({"model.image_height": "32"})
 

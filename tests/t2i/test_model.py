@@ -143,6 +143,22 @@ def test_mean_conditioning_uses_the_mean_word_state():
         AlignDRAW(vocab_size=24, conditioning="sum")
 
 
+def test_forward_caption_encoder_model_trains_and_round_trips(tmp_path):
+    model = _model(caption_encoder="forward")
+    assert model.caption_encoder.direction == "forward"
+    x = _batch()
+    out = model(x)
+    assert np.isfinite(_np(out["kl"])).all() and _np(out["alignments"]).shape[-1] == L
+    clone = AlignDRAW.from_config(model.get_config())
+    assert clone.get_config()["caption_encoder"] == "forward"
+    path = tmp_path / "m.weights.h5"
+    model.save_weights(path)
+    clone.load_weights(path)
+    noise = model.noise_for_seeds(np.arange(B))
+    np.testing.assert_allclose(_np(clone.sample(x["tokens"], noise)["images"]),
+                               _np(model.sample(x["tokens"], noise)["images"]), rtol=1e-5, atol=1e-6)
+
+
 def test_config_round_trip_and_keras_file(tmp_path):
     model = _model(init_stddev=0.2)
     tokens = _batch()["tokens"]

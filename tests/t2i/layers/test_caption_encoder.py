@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from keras import ops
 
 from t2i.layers.caption_encoder import CaptionEncoder
@@ -74,3 +75,32 @@ def test_captions_in_a_batch_do_not_mix():
     alone, _ = layer(np.array([[3, 7, 4, 2]]))
     together, _ = layer(np.array([[5, 5, 6, 0], [3, 7, 4, 2], [8, 0, 0, 0]]))
     np.testing.assert_allclose(ops.convert_to_numpy(alone)[0], ops.convert_to_numpy(together)[1], rtol=1e-5, atol=1e-6)
+
+
+def test_forward_encoder_matches_a_numpy_lstm_and_sees_only_earlier_words():
+    layer = CaptionEncoder(vocab_size=9, units=5, init_stddev=0.3, direction="forward")
+    layer.build((None, None))
+    layer.initial_state.assign(RNG.normal(size=(10,)).astype("float32"))
+    tokens = np.array([[3, 7, 4, 8, 0], [3, 7, 2, 8, 0]])  # differ at word 2 only
+    words = ops.convert_to_numpy(layer(tokens)[0])
+    assert words.shape == (2, 5, 10)  # the same width as the bidirectional pair
+    cell = layer.forward_lstm.cell
+    ref = numpy_lstm(np.eye(9, dtype="float32")[tokens[0, :4]],
+                     *[ops.convert_to_numpy(w) for w in (cell.kernel, cell.recurrent_kernel, cell.bias)],
+                     ops.convert_to_numpy(layer.initial_state))
+    np.testing.assert_allclose(words[0, :4], ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(words[:, 4], 0.0)
+    # Words before the change keep their states; from it on they differ.
+    np.testing.assert_allclose(words[0, :2], words[1, :2], rtol=1e-6, atol=1e-7)
+    assert np.abs(words[0, 2:4] - words[1, 2:4]).max() > 1e-3
+    # The bidirectional encoder's earlier words do see the change (through the backward pass).
+    both = ops.convert_to_numpy(_encoder()(tokens)[0])
+    assert np.abs(both[0, :2] - both[1, :2]).max() > 1e-4
+
+
+def test_forward_encoder_contract_and_bad_direction():
+    tokens = np.array([[3, 4, 5, 0], [2, 2, 0, 0]])
+    run_layer_test(CaptionEncoder, dict(vocab_size=9, units=5, init_stddev=0.01, direction="forward"),
+                   (tokens,), [(2, 4, 10), (2, 4)], num_weights=4)
+    with pytest.raises(ValueError, match="direction"):
+        CaptionEncoder(vocab_size=9, units=5, direction="backward")
