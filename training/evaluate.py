@@ -9,8 +9,8 @@ writes `report/metrics.json`, `report/metrics.md` and `report/samples.png`:
 * MNIST only: caption fidelity (the bundled digit classifier reads each digit at the place
   the caption names) of one generated sample per test caption, for seen and
   held-out compositions and per template, next to its ceiling (the real test
-  composites) and floor (real composites with shuffled captions);
-  Also the composition probe: `--probe-samples` images for each caption of
+  composites) and floor (real composites with shuffled captions); also the
+  composition probe: `--probe-samples` images for each caption of
   each of the 240 compositions, so the held-out figure rests on hundreds of
   images and every held-out composition gets its own score;
 * SSI: SSIM of `--samples` samples per caption to the caption's true image
