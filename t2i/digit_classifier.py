@@ -132,7 +132,12 @@ def caption_fidelity(classifier, images, types, a, b, read=None) -> np.ndarray:
     `read_digits` of these images, if already computed.
     """
     wanted = expected_digits(types, a, b)
-    read = read_digits(classifier, images, types, a, b) if read is None else read
+    if read is None:
+        read = read_digits(classifier, images, types, a, b)
+    elif len(read) != len(wanted):
+        raise ValueError(f"read has {len(read)} entries for {len(wanted)} images")
+    elif any(len(got) != len(pairs) for pairs, got in zip(wanted, read)):
+        raise ValueError("read does not match the captions: give read_digits of the same images, types, a, b")
     return np.array([[d for _, d in pairs] == got for pairs, got in zip(wanted, read)], bool)
 
 

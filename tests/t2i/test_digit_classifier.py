@@ -64,3 +64,16 @@ def test_read_digits_gives_each_place_in_caption_order(classifier, composites):
     assert agree > 0.9
     right = caption_fidelity(classifier, c.images[:200], c.types[:200], c.a[:200], c.b[:200])
     assert np.array_equal(right, [r == [d for _, d in w] for r, w in zip(read, wanted)])
+
+
+def test_caption_fidelity_refuses_a_read_of_other_images(classifier, composites):
+    c = composites
+    read = read_digits(classifier, c.images[:20], c.types[:20], c.a[:20], c.b[:20])
+    right = caption_fidelity(classifier, c.images[:20], c.types[:20], c.a[:20], c.b[:20], read=read)
+    assert np.array_equal(right, caption_fidelity(classifier, c.images[:20], c.types[:20], c.a[:20], c.b[:20]))
+    with pytest.raises(ValueError, match="read has 19 entries for 20 images"):
+        caption_fidelity(classifier, c.images[:20], c.types[:20], c.a[:20], c.b[:20], read=read[:19])
+    pair, corner = int(np.flatnonzero(c.types[:20] < 4)[0]), int(np.flatnonzero(c.types[:20] >= 4)[0])
+    swapped = [read[corner] if i == pair else x for i, x in enumerate(read)]  # one digit read for two places
+    with pytest.raises(ValueError, match="read does not match the captions"):
+        caption_fidelity(classifier, c.images[:20], c.types[:20], c.a[:20], c.b[:20], read=swapped)
