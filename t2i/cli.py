@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     g.add_argument("--gif", action="store_true", help="also write an animation of the canvas")
     g.add_argument("--alignment", action="store_true", help="also write word-attention heatmaps")
+    g.add_argument("--temperature", type=float, default=1.0,
+                   help="scale of the prior's noise: 1 samples the model (default), 0 draws the "
+                        "prior means, between trades diversity for fidelity")
     g.add_argument("--checkpoint", default="last", choices=("last", "best"))
     g.add_argument("--sharpen", action="store_true",
                    help="sharpen the images with the run's sharpener (see `t2i sharpen train`)")
@@ -93,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--probe-samples", type=int, default=20,
                    help="MNIST: images per caption of each of the 240 compositions for the composition "
                         "probe (default 20; 0: skip)")
+    v.add_argument("--probe-temperatures", default="0.5,0",
+                   help="MNIST: also run the composition probe at these sampling temperatures, "
+                        "comma-separated (default 0.5,0; empty: none). Every other figure samples "
+                        "at temperature 1, the paper's protocol")
     v.add_argument("--checkpoint", default="best", choices=("last", "best"))
     v.add_argument("--seed", type=int, default=0)
 
@@ -200,7 +207,7 @@ def _generate(args) -> int:
         raise T2IError("give captions as arguments or with --captions-file")
     for path in generate_files(_run(args.run), captions, args.out, samples=args.samples, seed=args.seed,
                                gif=args.gif, alignment=args.alignment, checkpoint=args.checkpoint,
-                               sharpen=args.sharpen):
+                               sharpen=args.sharpen, temperature=args.temperature):
         print(path)
     return 0
 
@@ -211,9 +218,17 @@ def _evaluate(args) -> int:
     report = evaluate(_run(args.run), args.out, examples=args.examples, iw_examples=args.iw_examples,
                       ssi_captions=args.ssi_captions, samples=args.samples,
                       retrieval_queries=args.retrieval_queries, candidates=args.candidates,
-                      checkpoint=args.checkpoint, seed=args.seed, probe_samples=args.probe_samples)
+                      checkpoint=args.checkpoint, seed=args.seed, probe_samples=args.probe_samples,
+                      probe_temperatures=_floats(args.probe_temperatures, "--probe-temperatures"))
     print(markdown(report))
     return 0
+
+
+def _floats(text: str, flag: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise T2IError(f"{flag} takes comma-separated numbers, got {text!r}") from None
 
 
 def _export(args) -> int:

@@ -33,7 +33,8 @@ def read_captions_file(path) -> list[str]:
 
 def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: int = 0,
                    gif: bool = False, alignment: bool = False, checkpoint: str = "last",
-                   warn=lambda msg: print(msg, file=sys.stderr), sharpen: bool = False) -> list[Path]:
+                   warn=lambda msg: print(msg, file=sys.stderr), sharpen: bool = False,
+                   temperature: float = 1.0) -> list[Path]:
     """Generates images for `captions` and writes them; returns the written paths.
 
     `out` ending in `.npz`: one sample per caption (seeds seed, seed+1, ...),
@@ -43,6 +44,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     `<out>-alignment[-i].png` (word attention per step for the first sample of
     each caption). `sharpen` passes the images (not the gif's canvases) through
     the run's sharpener (`t2i.sharpen`; a `T2IError` if it has none).
+    `temperature` scales the prior's noise (`AlignDRAW.generate`).
     """
     from t2i import run as run_lib
     from t2i import visualize
@@ -51,6 +53,8 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     out = Path(out)
     if samples < 1:
         raise T2IError(f"--samples must be >= 1, got {samples}")
+    if not np.isfinite(temperature) or temperature < 0:
+        raise T2IError(f"--temperature must be a number >= 0, got {temperature}")
     if out.suffix.lower() not in (".png", ".npz"):
         raise T2IError(f"output {out} must end in .png or .npz")
     config, model = run_lib.load_model(run_dir, checkpoint)
@@ -65,7 +69,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
 
     if out.suffix.lower() == ".npz":
         seeds = seed + np.arange(len(captions))
-        result = model.generate(tokens, seeds)
+        result = model.generate(tokens, seeds, temperature=temperature)
         if sharpener is not None:
             result["images"] = _sharpened(model, sharpener, tokens, result["images"])
         np.savez_compressed(out, images=visualize.to_uint8(result["images"]),
@@ -74,7 +78,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
 
     reps = np.repeat(tokens, samples, axis=0)
     seeds = np.tile(seed + np.arange(samples), len(captions))
-    result = model.generate(reps, seeds, trace=gif or alignment)
+    result = model.generate(reps, seeds, trace=gif or alignment, temperature=temperature)
     images = result["images"]
     if sharpener is not None:
         images = _sharpened(model, sharpener, reps, images)

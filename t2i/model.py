@@ -287,7 +287,8 @@ class AlignDRAW(keras.Model):
         return np.stack([ops.convert_to_numpy(keras.random.normal(shape, seed=int(s)))
                          for s in seeds]).astype("float32")
 
-    def generate(self, tokens, seeds, trace: bool = False, batch_size: int = 100) -> dict:
+    def generate(self, tokens, seeds, trace: bool = False, batch_size: int = 100,
+                 temperature: float = 1.0) -> dict:
         """Generates one image per caption.
 
         Args:
@@ -295,6 +296,12 @@ class AlignDRAW(keras.Model):
             seeds: B integers; the same seed and caption give the same image.
             trace: also return the canvas after every step.
             batch_size: generation batch size.
+            temperature: scales the prior's standard deviation,
+                z_t = mu_t + temperature * sigma_t * eps_t. 1 samples the
+                model's prior (the paper's protocol); 0 follows the prior
+                means, one image per caption; values between trade diversity
+                for fidelity, as in reduced-temperature sampling (Kingma and
+                Dhariwal, Glow, 2018).
 
         Returns:
             dict of NumPy arrays: "images" float [B, H, W, C] in [0, 1],
@@ -305,7 +312,9 @@ class AlignDRAW(keras.Model):
         seeds = np.asarray(seeds).reshape(-1)
         if tokens.ndim != 2 or len(seeds) != len(tokens):
             raise ValueError(f"need tokens [B, L] and B seeds, got {tokens.shape} and {len(seeds)} seeds")
-        noise = self.noise_for_seeds(seeds)
+        if not np.isfinite(temperature) or temperature < 0:
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+        noise = self.noise_for_seeds(seeds) * np.float32(temperature)
         if not trace:
             out = self.predict({"tokens": tokens, "noise": noise}, batch_size=batch_size, verbose=0)
             return {k: np.asarray(v) for k, v in out.items()}

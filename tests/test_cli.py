@@ -47,6 +47,11 @@ def test_generate_npz_from_captions_file(run_dir, tmp_path, capsys):
     assert data["images"].dtype == np.uint8 and data["images"].shape == (3, 60, 60, 1)
     assert list(data["captions"]) == captions.read_text().splitlines()
     np.testing.assert_array_equal(data["images"], again["images"])
+    cold = [tmp_path / "c0.npz", tmp_path / "c1.npz"]  # temperature 0: the seed no longer matters
+    for out, seed in zip(cold, ("10", "99")):
+        assert main(["generate", "--run", str(run_dir), "--captions-file", str(captions), "-o", str(out),
+                     "--seed", seed, "--temperature", "0"]) == 0
+    np.testing.assert_array_equal(np.load(cold[0])["images"], np.load(cold[1])["images"])
 
 
 def test_unknown_words_are_read_as_unk_with_a_warning(run_dir, tmp_path, capsys):
@@ -65,6 +70,8 @@ def test_unknown_words_are_read_as_unk_with_a_warning(run_dir, tmp_path, capsys)
     (["generate", "--run", "{run}", "--captions-file", "{tmp}/none.txt", "-o", "{tmp}/x.png"],
      "cannot read captions file"),
     (["generate", "--run", "{run}", "-o", "{tmp}/x.png"], "give captions"),
+    (["generate", "--run", "{run}", CAPTION, "-o", "{tmp}/x.png", "--temperature", "-1"],
+     "--temperature must be a number >= 0"),
     (["train", "--preset", "mnist", "--out", "{tmp}/r"], "unknown preset 'mnist'"),
     (["train", "--preset", "tiny", "--out", "{run}"], "already holds a run"),
     (["train", "--out", "{tmp}/fresh", "--resume"], "does not exist"),

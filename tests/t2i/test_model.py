@@ -120,6 +120,24 @@ def test_generation_is_reproducible_per_seed_and_independent_of_the_batch():
     assert traced["canvases"].shape == (B, model.num_steps, 60, 60, 1)
 
 
+def test_temperature_scales_the_prior_noise():
+    model = _model(init_stddev=0.3)
+    tokens = _batch()["tokens"]
+    noise = model.noise_for_seeds([0, 1, 2, 3])
+    half = model.generate(tokens, seeds=[0, 1, 2, 3], temperature=0.5)["images"]
+    np.testing.assert_allclose(half, _np(model.sample(tokens, 0.5 * noise)["images"]), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(half, model.generate(tokens, seeds=[0, 1, 2, 3])["images"])
+    # Temperature 0 follows the prior means: the seed no longer matters, the caption does.
+    cold = model.generate(tokens, seeds=[0, 1, 2, 3], temperature=0)["images"]
+    np.testing.assert_allclose(cold, model.generate(tokens, seeds=[9, 8, 7, 6], temperature=0)["images"],
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(cold, _np(model.sample(tokens, np.zeros_like(noise))["images"]),
+                               rtol=1e-5, atol=1e-6)
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+            model.generate(tokens, seeds=[0, 1, 2, 3], temperature=bad)
+
+
 def test_noise_matches_tf_stateless_normal():
     # The exported serving graph draws tf.random.stateless_normal(seed=[s, 0]).
     model = _model()

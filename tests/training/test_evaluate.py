@@ -15,7 +15,8 @@ def run_dir(tmp_path_factory):
 
 def test_report(run_dir, tmp_path):
     report = evaluate(run_dir, tmp_path / "r", examples=64, iw_examples=8, iw_k=(1, 4),
-                      ssi_captions=4, samples=3, retrieval_queries=5, candidates=10, probe_samples=1)
+                      ssi_captions=4, samples=3, retrieval_queries=5, candidates=10, probe_samples=1,
+                      probe_temperatures=(0.0,))
     saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(report))
     assert report["examples"] == 64
@@ -34,6 +35,9 @@ def test_report(run_dir, tmp_path):
     md = (tmp_path / "r" / "metrics.md").read_text()
     assert "caption fidelity" in md and "SSI" in md and "composition probe" in md
     assert report["composition_probe"]["images"] == 440 and report["composition_probe"]["seen"] < 0.3
+    cold = report["composition_probe_by_temperature"]["0"]
+    assert cold["temperature"] == 0.0 and cold["images"] == 440 and "per_composition" not in cold
+    assert "composition probe at temperature 0" in md
     assert (tmp_path / "r" / "samples.png").is_file()
 
 
@@ -44,6 +48,12 @@ def test_cli_and_bad_arguments(run_dir, tmp_path, capsys):
     assert "lower bound" in capsys.readouterr().out
     assert main(["evaluate", "--run", str(run_dir), "-o", str(tmp_path / "d"), "--samples", "1"]) == 2
     assert "--samples >= 2" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(run_dir), "-o", str(tmp_path / "e"),
+                 "--probe-temperatures", "0.5,cold"]) == 2
+    assert "--probe-temperatures takes comma-separated numbers" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(run_dir), "-o", str(tmp_path / "e"),
+                 "--probe-temperatures", "-1"]) == 2
+    assert "probe temperatures must be numbers >= 0" in capsys.readouterr().err
 
 
 class _CaptionIds:
@@ -64,8 +74,9 @@ class _Oracle:
     def __init__(self, tokenizer, table, refuse=()):
         self.tokenizer, self.table, self.refuse = tokenizer, table, set(refuse)
 
-    def generate(self, tokens, seeds):
+    def generate(self, tokens, seeds, temperature=1.0):
         assert len(tokens) == len(seeds)
+        self.temperatures = getattr(self, "temperatures", []) + [temperature]
         captions = [self.tokenizer.captions[i] for i in tokens[:, 0]]
         return {"images": np.stack([np.zeros((60, 60, 1), np.float32) if c in self.refuse else self.table[c]
                                     for c in captions])}
@@ -88,7 +99,9 @@ def test_composition_probe_against_known_answers():
     classifier = load_classifier()
 
     tok = _CaptionIds()
-    perfect = composition_probe(_Oracle(tok, table), tok, classifier, held, samples=2)
+    oracle = _Oracle(tok, table)
+    perfect = composition_probe(oracle, tok, classifier, held, samples=2, temperature=0.25)
+    assert oracle.temperatures == [0.25] and perfect["temperature"] == 0.25
     assert perfect["images"] == 2 * 440 and len(tok.captions) == 880
     assert sorted(perfect["held_out_compositions"]) == sorted(held)
     assert len(perfect["per_composition"]) == 240
