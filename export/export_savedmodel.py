@@ -11,6 +11,10 @@ batch-major with a dynamic batch dimension:
   `images` (uint8 [B, H, W, C]), `alignments` (float32 [B, T, L]).
 * `trace`: the same inputs -> `canvases` (uint8 [B, T, H, W, C], the
   canvas after every step), `images`, `alignments`.
+* `sample`: `captions`, `seed` and `temperature` (float32 [B], >= 0) ->
+  `images`, `alignments`: as `serving_default` with the prior's noise scaled
+  by the temperature (`AlignDRAW.generate`); temperature 1 gives exactly the
+  `serving_default` image, 0 the image of the prior means.
 * `score`: `captions` (string [B]), `images` (uint8 [B, H, W, C]) ->
   `bound` (float32 [B]): the single-sample variational lower bound on
   log p(image | caption) in nats, with fixed noise (seed 0), so the same
@@ -62,7 +66,7 @@ def existing_versions(base) -> list[int]:
 
 
 def build_archive(config, model, sharpener=None):
-    """A `keras.export.ExportArchive` with t2i's three signatures (four with a `Sharpener`)."""
+    """A `keras.export.ExportArchive` with t2i's four signatures (five with a `Sharpener`)."""
     import keras
     import tensorflow as tf
 
@@ -106,10 +110,18 @@ def build_archive(config, model, sharpener=None):
     def to_uint8(x):
         return tf.cast(tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0), tf.uint8)
 
-    def generate(captions, seed, trace):
+    def generate(captions, seed, trace, temperature=None):
         with tf.control_dependencies([check_batch(captions, seed, "seed")]):
             tokens = tokens_of(captions)
-        out = model.sample(tokens, noise_of(seed), trace=trace)
+        noise = noise_of(seed)
+        if temperature is not None:
+            checks = [check_batch(captions, temperature, "temperature"),
+                      tf.debugging.Assert(
+                          tf.reduce_all(tf.logical_and(tf.math.is_finite(temperature), temperature >= 0.0)),
+                          ["t2i: temperature must be a finite number >= 0; got", temperature], summarize=8)]
+            with tf.control_dependencies(checks):
+                noise = noise * tf.reshape(temperature, (-1, 1, 1))
+        out = model.sample(tokens, noise, trace=trace)
         result = {"images": to_uint8(out["images"]), "alignments": out["alignments"]}
         if trace:
             result["canvases"] = to_uint8(out["canvases"])
@@ -120,6 +132,9 @@ def build_archive(config, model, sharpener=None):
 
     def trace(captions, seed):
         return generate(captions, seed, trace=True)
+
+    def sample(captions, seed, temperature):
+        return generate(captions, seed, trace=False, temperature=temperature)
 
     def score(captions, images):
         with tf.control_dependencies([check_batch(captions, images, "images")]):
@@ -138,6 +153,8 @@ def build_archive(config, model, sharpener=None):
     archive.track(tokenizer.lookup)
     archive.add_endpoint("serving_default", serve, input_signature=[captions_spec, seed_spec])
     archive.add_endpoint("trace", trace, input_signature=[captions_spec, seed_spec])
+    archive.add_endpoint("sample", sample, input_signature=[
+        captions_spec, seed_spec, tf.TensorSpec([None], tf.float32, name="temperature")])
     archive.add_endpoint("score", score, input_signature=[captions_spec, images_spec])
     if sharpener is not None:  # --- `sharpened`: the sample, then the sharpener (t2i.sharpen) ---
         from t2i.sharpen import caption_vector

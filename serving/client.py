@@ -290,6 +290,9 @@ def build_parser(prog: str = "t2i client") -> argparse.ArgumentParser:
     p.add_argument("--gif", action="store_true",
                    help="call the `trace` signature and also write OUTPUT with .gif: the canvas "
                         "after each step")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="call the `sample` signature with this sampling temperature (>= 0; 1: the "
+                        "same images as serving_default, 0: the prior means)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
     p.add_argument("--retries", type=int, default=2, help="retries on UNAVAILABLE (default 2)")
     return p
@@ -302,16 +305,24 @@ def run_client(args) -> list[str]:
         raise T2IError(f"--samples must be >= 1, got {args.samples}")
     if args.version is not None and args.version_label is not None:
         raise T2IError("give --version or --version_label, not both")
+    temperature = getattr(args, "temperature", None)
+    if temperature is not None and args.gif:
+        raise T2IError("--temperature and --gif cannot be combined: the trace signature samples at 1")
+    if temperature is not None and args.signature not in ("serving_default", "sample"):
+        raise T2IError(f"--temperature calls the `sample` signature; it cannot go with --signature {args.signature}")
+    if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):
+        raise T2IError(f"--temperature must be a number >= 0, got {temperature}")
     captions = list(args.captions)
     batch = [c for c in captions for _ in range(args.samples)]
     seeds = [args.seed + k for _ in captions for k in range(args.samples)]
     channel = make_channel(args.target)
     try:
-        signature = "trace" if args.gif else args.signature
+        signature = "trace" if args.gif else "sample" if temperature is not None else args.signature
+        extra = None if temperature is None else {"temperature": np.full(len(batch), temperature, np.float32)}
         out = predict(channel, batch, seeds, model_name=args.model_name,
                       signature_name=signature, version=args.version,
                       version_label=args.version_label, timeout_s=args.timeout,
-                      retries=args.retries)
+                      retries=args.retries, inputs=extra)
     finally:
         channel.close()
     if "images" not in out:

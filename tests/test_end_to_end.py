@@ -87,6 +87,14 @@ def test_train_export_serve_query(tmp_path):
         traced = client.trace(channel, captions[:1], seeds=[5], model_name="t2i")
         assert traced["canvases"].shape == (1, 3, 60, 60, 1)
         np.testing.assert_array_equal(traced["images"], images[:1])
+        # `sample`: temperature 1 is serving_default's image; 0 the prior means, whatever the seed.
+        warm = client.predict(channel, captions, seeds=[5, 6, 7], model_name="t2i", signature_name="sample",
+                              inputs={"temperature": np.ones(3, np.float32)})
+        np.testing.assert_array_equal(warm["images"], images)
+        cold = [client.predict(channel, captions, seeds=s, model_name="t2i", signature_name="sample",
+                               inputs={"temperature": np.zeros(3, np.float32)})["images"]
+                for s in ([5, 6, 7], [8, 9, 10])]
+        np.testing.assert_array_equal(cold[0], cold[1])
 
         # --- bad input: right code, a message naming the problem, server still serving ---
         P = lambda **kw: client.predict(channel, **{"model_name": "t2i", "retries": 0, **kw})  # noqa: E731
@@ -109,8 +117,11 @@ def test_train_export_serve_query(tmp_path):
             (lambda: client.predict(channel, [CAPTION], model_name="nope", retries=0),
              grpc.StatusCode.NOT_FOUND, "nope"),
             (lambda: P(captions=[CAPTION], version=42), grpc.StatusCode.NOT_FOUND, "42"),
-            (lambda: P(captions=[CAPTION], signature_name="sample"), grpc.StatusCode.FAILED_PRECONDITION,
-             '"sample"'),
+            (lambda: P(captions=[CAPTION], signature_name="sketch"), grpc.StatusCode.FAILED_PRECONDITION,
+             '"sketch"'),
+            (lambda: P(captions=[CAPTION], signature_name="sample",
+                       inputs={"temperature": np.array([-1.0], np.float32)}),
+             grpc.StatusCode.INVALID_ARGUMENT, "temperature must be a finite number >= 0"),
             (lambda: P(captions=["the digit " * 20000]), grpc.StatusCode.RESOURCE_EXHAUSTED, ""),
         ]
         for call, expected, words in bad:

@@ -83,9 +83,12 @@ def test_signatures_names_dtypes_and_batch_major_shapes(exported):
     assert spec(sigs["serving_default"].outputs) == {"images": ("uint8", [-1, 60, 60, 1]),
                                                      "alignments": ("float32", [-1, 3, -1])}
     assert spec(sigs["trace"].outputs)["canvases"] == ("uint8", [-1, 3, 60, 60, 1])
+    assert spec(sigs["sample"].inputs) == {"captions": ("string", [-1]), "seed": ("int64", [-1]),
+                                           "temperature": ("float32", [-1])}
+    assert spec(sigs["sample"].outputs) == spec(sigs["serving_default"].outputs)
     assert spec(sigs["score"].inputs) == {"captions": ("string", [-1]), "images": ("uint8", [-1, 60, 60, 1])}
     assert spec(sigs["score"].outputs) == {"bound": ("float32", [-1])}
-    for sig in ("serving_default", "trace", "score"):
+    for sig in ("serving_default", "trace", "sample", "score"):
         assert sigs[sig].method_name == "tensorflow/serving/predict"
 
 
@@ -158,10 +161,25 @@ def test_seed_determinism_batch_independence_and_score(exported):
     trace = loaded.signatures["trace"](captions=tf.constant(CAPTIONS), seed=tf.constant([1, 2, 3], tf.int64))
     assert trace["canvases"].shape == (3, 3, 60, 60, 1)
     np.testing.assert_array_equal(trace["canvases"].numpy()[:, -1], trace["images"].numpy())
-    # score = -(reconstruction + KL) with noise from seed 0, the same as the in-memory model.
-    score = loaded.signatures["score"](captions=tf.constant(CAPTIONS), images=tf.constant(batch))["bound"].numpy()
+    # sample: the prior's noise times the temperature, as AlignDRAW.generate(temperature=).
     config, model = run_lib.load_model(run_dir)
     tokens = CaptionTokenizer(config.text).encode(CAPTIONS)
+    sample = loaded.signatures["sample"]
+    for temperature in (1.0, 0.5, 0.0):
+        got = sample(captions=tf.constant(CAPTIONS), seed=tf.constant([1, 2, 3], tf.int64),
+                     temperature=tf.fill([3], temperature))["images"].numpy()
+        ref = np.round(np.clip(model.generate(tokens, [1, 2, 3], temperature=temperature)["images"], 0, 1) * 255)
+        assert np.abs(got.astype(int) - ref.astype(int)).max() <= 1, temperature
+    other_seeds = sample(captions=tf.constant(CAPTIONS), seed=tf.constant([7, 8, 9], tf.int64),
+                         temperature=tf.zeros([3]))["images"].numpy()
+    np.testing.assert_array_equal(got, other_seeds)  # temperature 0: the seed no longer matters
+    with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be a finite number >= 0"):
+        sample(captions=tf.constant(CAPTIONS), seed=tf.constant([1, 2, 3], tf.int64),
+               temperature=tf.constant([1.0, -1.0, 1.0]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="captions and temperature must have the same batch"):
+        sample(captions=tf.constant(CAPTIONS), seed=tf.constant([1, 2, 3], tf.int64), temperature=tf.ones([2]))
+    # score = -(reconstruction + KL) with noise from seed 0, the same as the in-memory model.
+    score = loaded.signatures["score"](captions=tf.constant(CAPTIONS), images=tf.constant(batch))["bound"].numpy()
     noise = model.noise_for_seeds([0, 0, 0])
     out = model({"images": batch.astype("float32") / 255.0, "tokens": tokens, "noise": noise})
     expected = -(out["reconstruction"].numpy() + out["kl"].numpy().sum(-1))

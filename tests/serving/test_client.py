@@ -166,6 +166,22 @@ def test_cli_writes_png_and_gif(target, tmp_path, capsys):
         assert gif.n_frames == 3
 
 
+def test_cli_temperature_calls_the_sample_signature(target, tmp_path, capsys):
+    out = tmp_path / "warm.png"
+    assert client.main(["--target", target, "the digit 1 .", "-o", str(out), "--seed", "3",
+                        "--temperature", "2"]) == 0
+    assert capsys.readouterr().out.split() == [str(out)]
+    with Image.open(out) as png:  # the tiny model draws seed + tag + 10 x temperature = 3 + 1 + 20
+        assert (np.asarray(png.convert("L")) == 24).sum() >= H * W * 4  # the 2x-upscaled image
+    for argv, words in ((["--temperature", "-1"], "--temperature must be a number >= 0"),
+                        (["--temperature", "1", "--gif"], "cannot be combined"),
+                        (["--temperature", "1", "--signature", "trace"], "cannot go with --signature trace")):
+        assert client.main(["--target", target, "a", "-o", str(tmp_path / "x.png"), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_cli_errors_are_one_line(target, tmp_path, capsys):
     out = str(tmp_path / "x.png")
     assert client.main(["--target", target, "--model_name", "t2i", "", "-o", out]) == 2

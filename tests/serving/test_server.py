@@ -66,6 +66,14 @@ class TinyModel(tf.Module):
         return {"canvases": canvases, "images": images, "alignments": alignments}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="captions"),
+                                  tf.TensorSpec([None], tf.int64, name="seed"),
+                                  tf.TensorSpec([None], tf.float32, name="temperature")])
+    def sample(self, captions, seed, temperature):
+        """Images are (seed + tag + round(10 temperature)) % 256."""
+        images, alignments = self._draw(captions, seed + tf.cast(tf.round(10 * temperature), tf.int64))
+        return {"images": images, "alignments": alignments}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="captions"),
                                   tf.TensorSpec([None, H, W, 1], tf.uint8, name="images")])
     def score(self, captions, images):
         return {"bound": tf.reduce_mean(tf.cast(images, tf.float32), axis=[1, 2, 3])}
@@ -112,7 +120,8 @@ def build_tiny_models(root) -> dict:
         module = TinyModel(tag)
         path = os.path.join(str(root), f"tag{tag}")
         tf.saved_model.save(module, path, signatures={
-            "serving_default": module.generate, "trace": module.trace, "score": module.score,
+            "serving_default": module.generate, "trace": module.trace, "sample": module.sample,
+            "score": module.score,
             "count": module.count, "slow": module.slow})
         write_warmup(path, [predict_request(("warm",), [i], name="ignored") for i in range(3)])
         out[f"tag{tag}"] = path
