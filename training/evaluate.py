@@ -49,6 +49,28 @@ def _fidelity_table(right, types, held) -> dict:
     return out
 
 
+_ROLES = {"digits": frozenset("0123456789"), "places": frozenset({"left", "right", "top", "bottom"})}
+
+
+def attention_by_role(alignments, captions) -> dict:
+    """Where the word attention goes: its share on digit words, place words and the rest.
+
+    alignments: [N, T, L] (each step sums to 1 over a caption's words);
+    captions: N captions already in token form (words split by spaces, as
+    the MNIST templates are). Returns {"digits", "places", "other"}, each the
+    share averaged over steps and captions; they sum to 1.
+    """
+    alignments = np.asarray(alignments, np.float64)
+    shares = {role: 0.0 for role in (*_ROLES, "other")}
+    for weights, caption in zip(alignments, captions):
+        words = caption.split()
+        per_word = weights[:, :len(words)].mean(0)
+        role_of = [next((role for role, vocab in _ROLES.items() if word in vocab), "other") for word in words]
+        for w, role in zip(per_word, role_of):
+            shares[role] += float(w)
+    return {role: v / max(len(captions), 1) for role, v in shares.items()}
+
+
 def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20, seed: int = 0,
                       temperature: float = 1.0) -> dict:
     """Caption fidelity of every one of the 240 compositions, `samples` images per caption.
@@ -58,6 +80,8 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
     examples), every composition gets the same number of images, so the held-out
     figure rests on 12 captions x `samples` images and each composition has its
     own score. `temperature` scales the prior's noise (`AlignDRAW.generate`).
+    "attention" gives where the word attention went (`attention_by_role`),
+    for seen and held-out captions.
     """
     from t2i.data import mnist_captions as mc
     from t2i.digit_classifier import caption_fidelity, read_digits
@@ -68,8 +92,8 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
     a = np.array([c.a for c, _ in rows])
     b = np.array([-1 if c.b is None else c.b for c, _ in rows])
     captions = [mc.caption(k, c.a, c.b) for c, k in rows]
-    images = model.generate(tokenizer.encode(captions), seed + np.arange(len(rows)),
-                            temperature=temperature)["images"]
+    drawn = model.generate(tokenizer.encode(captions), seed + np.arange(len(rows)), temperature=temperature)
+    images = drawn["images"]
     read = read_digits(classifier, images, types, a, b)
     right = caption_fidelity(classifier, images, types, a, b, read=read)
     names = np.array([str(c) for c, _ in rows])
@@ -82,6 +106,11 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
             got = collections.Counter(" ".join(map(str, read[i])) for i in np.flatnonzero(names == name))
             read_as[name] = {k: v / sum(got.values()) for k, v in got.most_common(3)}
     pair = types < 4
+    attention = {}
+    if "alignments" in drawn:  # alignDRAW's word attention: does it read the digit and place words?
+        for part, sel in (("seen", ~is_held), ("held_out", is_held)):
+            if sel.any():
+                attention[part] = attention_by_role(drawn["alignments"][sel], [captions[i] for i in np.flatnonzero(sel)])
     return {"samples_per_caption": samples, "images": len(rows), "temperature": float(temperature),
             "seen": float(right[~is_held].mean()),
             "held_out": float(right[is_held].mean()) if is_held.any() else None,
@@ -89,6 +118,7 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
             "seen_corners": float(right[~is_held & ~pair].mean()),
             "held_out_compositions": {name: per[name] for name in per if name in held},
             "held_out_read_as": read_as,
+            "attention": attention,
             "per_composition": per}
 
 
@@ -245,6 +275,9 @@ def markdown(r: dict) -> str:
     if probe is not None:
         lines.append(f"| composition probe ({probe['samples_per_caption']} images per caption of all 240 "
                      f"compositions), seen / held-out | {pct(probe['seen'])} / {pct(probe['held_out'])} |")
+        for part, share in probe.get("attention", {}).items():
+            lines.append(f"| word attention in the probe ({part.replace('_', '-')}): digit / place / other words | "
+                         f"{pct(share['digits'])} / {pct(share['places'])} / {pct(share['other'])} |")
         for t, p in r.get("composition_probe_by_temperature", {}).items():
             lines.append(f"| composition probe at temperature {t}, seen / held-out | {pct(p['seen'])} / "
                          f"{pct(p['held_out'])} |")

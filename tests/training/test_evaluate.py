@@ -35,6 +35,8 @@ def test_report(run_dir, tmp_path):
     md = (tmp_path / "r" / "metrics.md").read_text()
     assert "caption fidelity" in md and "SSI" in md and "composition probe" in md
     assert report["composition_probe"]["images"] == 440 and report["composition_probe"]["seen"] < 0.3
+    share = report["composition_probe"]["attention"]["held_out"]
+    assert sum(share.values()) == pytest.approx(1.0) and "word attention in the probe (held-out)" in md
     cold = report["composition_probe_by_temperature"]["0"]
     assert cold["temperature"] == 0.0 and cold["images"] == 440 and "per_composition" not in cold
     assert "composition probe at temperature 0" in md
@@ -78,8 +80,26 @@ class _Oracle:
         assert len(tokens) == len(seeds)
         self.temperatures = getattr(self, "temperatures", []) + [temperature]
         captions = [self.tokenizer.captions[i] for i in tokens[:, 0]]
+        attend_first_digit = np.zeros((len(captions), 3, 16), np.float32)
+        attend_first_digit[:, :, 2] = 1.0  # "the digit {a} ..."
         return {"images": np.stack([np.zeros((60, 60, 1), np.float32) if c in self.refuse else self.table[c]
-                                    for c in captions])}
+                                    for c in captions]),
+                "alignments": attend_first_digit}
+
+
+def test_attention_by_role_against_hand_counts():
+    from training.evaluate import attention_by_role
+
+    corner = "the digit 4 is at the top left of the image ."  # 11 words: 1 digit, 2 places
+    pair = "the digit 2 is on the left of the digit 9 ."  # 12 words: 2 digits, 1 place
+    uniform = np.zeros((2, 5, 16))
+    uniform[0, :, :11], uniform[1, :, :12] = 1 / 11, 1 / 12
+    got = attention_by_role(uniform, [corner, pair])
+    expected = {"digits": (1 / 11 + 2 / 12) / 2, "places": (2 / 11 + 1 / 12) / 2, "other": (8 / 11 + 9 / 12) / 2}
+    assert got == pytest.approx(expected)
+    moving = np.zeros((1, 4, 16))
+    moving[0, [0, 1, 2, 3], [2, 6, 7, 10]] = 1.0  # "4", "top", "left", "image": one word per step
+    assert attention_by_role(moving, [corner]) == pytest.approx({"digits": 0.25, "places": 0.5, "other": 0.25})
 
 
 def test_composition_probe_against_known_answers():
@@ -106,6 +126,7 @@ def test_composition_probe_against_known_answers():
     assert sorted(perfect["held_out_compositions"]) == sorted(held)
     assert len(perfect["per_composition"]) == 240
     assert perfect["seen"] > 0.9 and perfect["held_out"] > 0.9  # real composites: near the ceiling
+    assert perfect["attention"]["held_out"] == {"digits": 1.0, "places": 0.0, "other": 0.0}
 
     tok = _CaptionIds()  # draws every seen composition, nothing for the held-out ones
     refusing = composition_probe(_Oracle(tok, table, held_captions), tok, classifier, held, samples=2)
