@@ -108,7 +108,8 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
     pair = types < 4
     attention = {}
     if "alignments" in drawn:  # alignDRAW's word attention: does it read the digit and place words?
-        for part, sel in (("seen", ~is_held), ("held_out", is_held)):
+        for part, sel in (("seen_pairs", ~is_held & pair), ("seen_corners", ~is_held & ~pair),
+                          ("held_out_pairs", is_held & pair), ("held_out_corners", is_held & ~pair)):
             if sel.any():
                 attention[part] = attention_by_role(drawn["alignments"][sel], [captions[i] for i in np.flatnonzero(sel)])
     return {"samples_per_caption": samples, "images": len(rows), "temperature": float(temperature),
@@ -275,9 +276,6 @@ def markdown(r: dict) -> str:
     if probe is not None:
         lines.append(f"| composition probe ({probe['samples_per_caption']} images per caption of all 240 "
                      f"compositions), seen / held-out | {pct(probe['seen'])} / {pct(probe['held_out'])} |")
-        for part, share in probe.get("attention", {}).items():
-            lines.append(f"| word attention in the probe ({part.replace('_', '-')}): digit / place / other words | "
-                         f"{pct(share['digits'])} / {pct(share['places'])} / {pct(share['other'])} |")
         for t, p in r.get("composition_probe_by_temperature", {}).items():
             lines.append(f"| composition probe at temperature {t}, seen / held-out | {pct(p['seen'])} / "
                          f"{pct(p['held_out'])} |")
@@ -300,6 +298,12 @@ def markdown(r: dict) -> str:
         for name, v in probe["held_out_compositions"].items():
             read = ", ".join(f"{k} {pct(f)}" for k, f in probe.get("held_out_read_as", {}).get(name, {}).items())
             lines.append(f"| {name} | {pct(v)} | {read} |")
+        if probe.get("attention"):
+            lines += ["", "Where the word attention goes in the probe (share of all steps' attention):", "",
+                      "| captions | digit words | place words | other words |", "|---|---|---|---|"]
+            for part, share in probe["attention"].items():
+                lines.append(f"| {part.replace('_', ' ').replace('held out', 'held-out')} | {pct(share['digits'])} | "
+                             f"{pct(share['places'])} | {pct(share['other'])} |")
         by_t = r.get("composition_probe_by_temperature", {})
         if by_t:
             names = list(probe["held_out_compositions"])

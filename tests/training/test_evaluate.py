@@ -35,8 +35,11 @@ def test_report(run_dir, tmp_path):
     md = (tmp_path / "r" / "metrics.md").read_text()
     assert "caption fidelity" in md and "SSI" in md and "composition probe" in md
     assert report["composition_probe"]["images"] == 440 and report["composition_probe"]["seen"] < 0.3
-    share = report["composition_probe"]["attention"]["held_out"]
-    assert sum(share.values()) == pytest.approx(1.0) and "word attention in the probe (held-out)" in md
+    assert sorted(report["composition_probe"]["attention"]) == [
+        "held_out_corners", "held_out_pairs", "seen_corners", "seen_pairs"]
+    for share in report["composition_probe"]["attention"].values():
+        assert sum(share.values()) == pytest.approx(1.0)
+    assert "| seen corners |" in md
     cold = report["composition_probe_by_temperature"]["0"]
     assert cold["temperature"] == 0.0 and cold["images"] == 440 and "per_composition" not in cold
     assert "composition probe at temperature 0" in md
@@ -126,7 +129,8 @@ def test_composition_probe_against_known_answers():
     assert sorted(perfect["held_out_compositions"]) == sorted(held)
     assert len(perfect["per_composition"]) == 240
     assert perfect["seen"] > 0.9 and perfect["held_out"] > 0.9  # real composites: near the ceiling
-    assert perfect["attention"]["held_out"] == {"digits": 1.0, "places": 0.0, "other": 0.0}
+    assert perfect["attention"]["held_out_corners"] == {"digits": 1.0, "places": 0.0, "other": 0.0}
+    assert sorted(perfect["attention"]) == ["held_out_corners", "held_out_pairs", "seen_corners", "seen_pairs"]
 
     tok = _CaptionIds()  # draws every seen composition, nothing for the held-out ones
     refusing = composition_probe(_Oracle(tok, table, held_captions), tok, classifier, held, samples=2)
