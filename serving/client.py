@@ -207,6 +207,25 @@ def trace(channel_or_stub, captions, seeds=None, *, model_name: str = "t2i", ver
                    timeout_s=timeout_s, retries=retries)
 
 
+def sample(channel_or_stub, captions, seeds=None, temperature=1.0, *, model_name: str = "t2i",
+           version=None, version_label=None, timeout_s: float | None = 30.0, retries: int = 2) -> dict:
+    """The `sample` signature: images and alignments at a sampling temperature.
+
+    temperature: one number >= 0 for every caption, or one per caption. 1
+    gives `serving_default`'s image for the seed, 0 the image of the prior means.
+    """
+    caps = _as_captions(captions)
+    temps = np.broadcast_to(np.asarray(temperature, np.float32), (len(caps),)).copy() \
+        if np.ndim(temperature) == 0 else np.asarray(temperature, np.float32).reshape(-1)
+    if len(temps) != len(caps):
+        raise T2IError(f"got {len(caps)} captions but {len(temps)} temperatures")
+    if not np.all(np.isfinite(temps) & (temps >= 0)):
+        raise T2IError(f"temperature must be a number >= 0, got {temps.tolist()}")
+    return predict(channel_or_stub, caps, seeds, model_name=model_name, signature_name="sample",
+                   version=version, version_label=version_label, timeout_s=timeout_s,
+                   retries=retries, inputs={"temperature": temps})
+
+
 def model_status(channel_or_stub, model_name: str = "t2i", version: int | None = None, *,
                  timeout_s: float | None = 10.0, retries: int = 0) -> list[VersionStatus]:
     """GetModelStatus: one VersionStatus per version the server knows, newest first."""
@@ -318,11 +337,12 @@ def run_client(args) -> list[str]:
     channel = make_channel(args.target)
     try:
         signature = "trace" if args.gif else "sample" if temperature is not None else args.signature
-        extra = None if temperature is None else {"temperature": np.full(len(batch), temperature, np.float32)}
-        out = predict(channel, batch, seeds, model_name=args.model_name,
-                      signature_name=signature, version=args.version,
-                      version_label=args.version_label, timeout_s=args.timeout,
-                      retries=args.retries, inputs=extra)
+        call = dict(model_name=args.model_name, version=args.version, version_label=args.version_label,
+                    timeout_s=args.timeout, retries=args.retries)
+        if temperature is not None:
+            out = sample(channel, batch, seeds, temperature, **call)
+        else:
+            out = predict(channel, batch, seeds, signature_name=signature, **call)
     finally:
         channel.close()
     if "images" not in out:

@@ -166,6 +166,16 @@ def test_cli_writes_png_and_gif(target, tmp_path, capsys):
         assert gif.n_frames == 3
 
 
+def test_sample_sends_one_temperature_per_caption(channel):
+    # The tiny model draws (seed + tag + round(10 x temperature)) % 256, tag 1.
+    assert client.sample(channel, ["a", "b"], [5, 6], 0.5)["images"][:, 0, 0, 0].tolist() == [11, 12]
+    assert client.sample(channel, ["a", "b"], [5, 6], [0.0, 2.0])["images"][:, 0, 0, 0].tolist() == [6, 27]
+    with pytest.raises(T2IError, match="got 2 captions but 3 temperatures"):
+        client.sample(channel, ["a", "b"], [5, 6], [0.0, 1.0, 2.0])
+    with pytest.raises(T2IError, match="temperature must be a number >= 0"):
+        client.sample(channel, ["a"], [5], -1.0)
+
+
 def test_cli_temperature_calls_the_sample_signature(target, tmp_path, capsys):
     out = tmp_path / "warm.png"
     assert client.main(["--target", target, "the digit 1 .", "-o", str(out), "--seed", "3",
