@@ -30,7 +30,7 @@ import grpc
 import numpy as np
 
 from serving import wire
-from t2i.errors import T2IError
+from t2i.errors import T2IError, check_temperature
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING",
@@ -219,8 +219,7 @@ def sample(channel_or_stub, captions, seeds=None, temperature=1.0, *, model_name
         if np.ndim(temperature) == 0 else np.asarray(temperature, np.float32).reshape(-1)
     if len(temps) != len(caps):
         raise T2IError(f"got {len(caps)} captions but {len(temps)} temperatures")
-    if not np.all(np.isfinite(temps) & (temps >= 0)):
-        raise T2IError(f"temperature must be a number >= 0, got {temps.tolist()}")
+    check_temperature(temps)
     return predict(channel_or_stub, caps, seeds, model_name=model_name, signature_name="sample",
                    version=version, version_label=version_label, timeout_s=timeout_s,
                    retries=retries, inputs={"temperature": temps})
@@ -329,8 +328,8 @@ def run_client(args) -> list[str]:
         raise T2IError("--temperature and --gif cannot be combined: the trace signature samples at 1")
     if temperature is not None and args.signature not in ("serving_default", "sample"):
         raise T2IError(f"--temperature calls the `sample` signature; it cannot go with --signature {args.signature}")
-    if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):
-        raise T2IError(f"--temperature must be a number >= 0, got {temperature}")
+    if temperature is not None:
+        check_temperature(temperature, "--temperature")
     captions = list(args.captions)
     batch = [c for c in captions for _ in range(args.samples)]
     seeds = [args.seed + k for _ in captions for k in range(args.samples)]

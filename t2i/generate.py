@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2i.errors import T2IError
+from t2i.errors import T2IError, check_temperature
 
 
 def read_captions_file(path) -> list[str]:
@@ -53,8 +53,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     out = Path(out)
     if samples < 1:
         raise T2IError(f"--samples must be >= 1, got {samples}")
-    if not np.isfinite(temperature) or temperature < 0:
-        raise T2IError(f"--temperature must be a number >= 0, got {temperature}")
+    check_temperature(temperature, "--temperature")
     if out.suffix.lower() not in (".png", ".npz"):
         raise T2IError(f"output {out} must end in .png or .npz")
     config, model = run_lib.load_model(run_dir, checkpoint)

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from t2i.errors import check_temperature
 from t2i.layers import (CaptionAlignment, CaptionEncoder, DrawReadAttention, DrawWriteAttention,
                         LearnedPrior, LSTMCell, PosteriorHead)
 from t2i.layers.alignment import masked_mean
@@ -312,8 +313,7 @@ class AlignDRAW(keras.Model):
         seeds = np.asarray(seeds).reshape(-1)
         if tokens.ndim != 2 or len(seeds) != len(tokens):
             raise ValueError(f"need tokens [B, L] and B seeds, got {tokens.shape} and {len(seeds)} seeds")
-        if not np.isfinite(temperature) or temperature < 0:
-            raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+        check_temperature(temperature)
         noise = self.noise_for_seeds(seeds) * np.float32(temperature)
         if not trace:
             out = self.predict({"tokens": tokens, "noise": noise}, batch_size=batch_size, verbose=0)

@@ -71,7 +71,7 @@ def test_unknown_words_are_read_as_unk_with_a_warning(run_dir, tmp_path, capsys)
      "cannot read captions file"),
     (["generate", "--run", "{run}", "-o", "{tmp}/x.png"], "give captions"),
     (["generate", "--run", "{run}", CAPTION, "-o", "{tmp}/x.png", "--temperature", "-1"],
-     "--temperature must be a number >= 0"),
+     "--temperature must be a finite number >= 0"),
     (["train", "--preset", "mnist", "--out", "{tmp}/r"], "unknown preset 'mnist'"),
     (["train", "--preset", "tiny", "--out", "{run}"], "already holds a run"),
     (["train", "--out", "{tmp}/fresh", "--resume"], "does not exist"),

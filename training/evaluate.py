@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2i.errors import T2IError
+from t2i.errors import T2IError, check_temperature
 
 
 def _fidelity_table(right, types, held) -> dict:
@@ -137,8 +137,7 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
 
     if examples < 1 or iw_examples < 1 or ssi_captions < 1 or samples < 2:
         raise T2IError("--examples, --iw-examples and --ssi-captions must be >= 1 and --samples >= 2")
-    if any(not np.isfinite(t) or t < 0 for t in probe_temperatures):
-        raise T2IError(f"probe temperatures must be numbers >= 0, got {list(probe_temperatures)}")
+    check_temperature(list(probe_temperatures), "--probe-temperatures")
     config, model = run_lib.load_model(run_dir, checkpoint)
     tokenizer = CaptionTokenizer(config.text)
     coco = config.data.dataset == "coco"

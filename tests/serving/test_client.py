@@ -172,7 +172,7 @@ def test_sample_sends_one_temperature_per_caption(channel):
     assert client.sample(channel, ["a", "b"], [5, 6], [0.0, 2.0])["images"][:, 0, 0, 0].tolist() == [6, 27]
     with pytest.raises(T2IError, match="got 2 captions but 3 temperatures"):
         client.sample(channel, ["a", "b"], [5, 6], [0.0, 1.0, 2.0])
-    with pytest.raises(T2IError, match="temperature must be a number >= 0"):
+    with pytest.raises(T2IError, match="temperature must be a finite number >= 0"):
         client.sample(channel, ["a"], [5], -1.0)
 
 
@@ -183,7 +183,7 @@ def test_cli_temperature_calls_the_sample_signature(target, tmp_path, capsys):
     assert capsys.readouterr().out.split() == [str(out)]
     with Image.open(out) as png:  # the tiny model draws seed + tag + 10 x temperature = 3 + 1 + 20
         assert (np.asarray(png.convert("L")) == 24).sum() >= H * W * 4  # the 2x-upscaled image
-    for argv, words in ((["--temperature", "-1"], "--temperature must be a number >= 0"),
+    for argv, words in ((["--temperature", "-1"], "--temperature must be a finite number >= 0"),
                         (["--temperature", "1", "--gif"], "cannot be combined"),
                         (["--temperature", "1", "--signature", "trace"], "cannot go with --signature trace")):
         assert client.main(["--target", target, "a", "-o", str(tmp_path / "x.png"), *argv]) == 2

@@ -58,7 +58,7 @@ def test_cli_and_bad_arguments(run_dir, tmp_path, capsys):
     assert "--probe-temperatures takes comma-separated numbers" in capsys.readouterr().err
     assert main(["evaluate", "--run", str(run_dir), "-o", str(tmp_path / "e"),
                  "--probe-temperatures", "-1"]) == 2
-    assert "probe temperatures must be numbers >= 0" in capsys.readouterr().err
+    assert "--probe-temperatures must be a finite number >= 0" in capsys.readouterr().err
 
 
 class _CaptionIds:
