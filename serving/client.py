@@ -30,11 +30,10 @@ import grpc
 import numpy as np
 
 from serving import wire
+from serving.states import STATE_NAMES, state_name  # noqa: F401 - STATE_NAMES re-exported
 from t2i.errors import T2IError, check_temperature
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING",
-               50: "END"}
 
 
 class ClientError(T2IError):
@@ -232,7 +231,7 @@ def model_status(channel_or_stub, model_name: str = "t2i", version: int | None =
     request = get_model_status_pb2.GetModelStatusRequest()
     _model_spec(request.model_spec, model_name, None, version, None)
     response = _call(_model_stub(channel_or_stub).GetModelStatus, request, timeout_s, retries)
-    return [VersionStatus(int(s.version), STATE_NAMES.get(int(s.state), str(s.state)),
+    return [VersionStatus(int(s.version), state_name(s.state),
                           int(s.status.error_code), s.status.error_message)
             for s in response.model_version_status]
 
