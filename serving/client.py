@@ -224,6 +224,168 @@ def sample(channel_or_stub, captions, seeds=None, temperature=1.0, *, model_name
                    retries=retries, inputs={"temperature": temps})
 
 
+# --------------------------------------------------------------------------
+# REST (TF Serving's --rest_api_port, 8501)
+
+
+class RestError(T2IError):
+    """A REST call failed: `status` is the HTTP status (0: no answer), `message` the error text."""
+
+    def __init__(self, status: int, message: str):
+        self.status = int(status)
+        self.message = message
+        super().__init__(f"HTTP {status}: {message}" if status else message)
+
+
+_REST_DTYPES: dict = {}
+
+
+def _rest_url(base_url: str, model_name: str, version, version_label) -> str:
+    if version is not None and version_label is not None:
+        raise T2IError("give version or version_label, not both")
+    if not base_url.startswith(("http://", "https://")):
+        base_url = "http://" + base_url
+    from urllib.parse import quote
+    url = f"{base_url.rstrip('/')}/v1/models/{quote(model_name, safe='')}"
+    if version is not None:
+        url += f"/versions/{int(version)}"
+    elif version_label is not None:
+        url += f"/labels/{quote(str(version_label), safe='')}"
+    return url
+
+
+def _rest_call(method: str, url: str, body, timeout_s, retries: int, backoff_s: float = 0.2):
+    """One HTTP call with retries on connection failures and 503 only; JSON answer or RestError."""
+    import requests
+
+    attempt = 0
+    while True:
+        try:
+            answer = requests.request(method, url, json=body, timeout=timeout_s)
+        except requests.ConnectionError as e:
+            if attempt < retries:
+                time.sleep(min(backoff_s * (2 ** attempt), 2.0))
+                attempt += 1
+                continue
+            raise RestError(0, f"cannot reach {url}: {e}") from None
+        except requests.Timeout:
+            raise RestError(0, f"no answer from {url} within {timeout_s}s") from None
+        if answer.status_code == 503 and attempt < retries:
+            time.sleep(min(backoff_s * (2 ** attempt), 2.0))
+            attempt += 1
+            continue
+        try:
+            doc = answer.json()
+        except ValueError:
+            doc = None
+        if answer.status_code != 200:
+            message = doc.get("error") if isinstance(doc, dict) else None
+            raise RestError(answer.status_code, message or answer.text.strip() or answer.reason)
+        if not isinstance(doc, dict):
+            raise RestError(answer.status_code, f"the answer of {url} is not a JSON object")
+        return doc
+
+
+def rest_signatures(base_url: str, model_name: str = "t2i", version: int | None = None, *,
+                    version_label: str | None = None, timeout_s: float | None = 10.0,
+                    retries: int = 2) -> dict:
+    """GET .../metadata: {signature key: its JSON SignatureDef (inputs, outputs, method_name)}."""
+    doc = _rest_call("GET", _rest_url(base_url, model_name, version, version_label) + "/metadata",
+                     None, timeout_s, retries)
+    return doc["metadata"]["signature_def"]["signature_def"]
+
+
+def rest_model_status(base_url: str, model_name: str = "t2i", version: int | None = None, *,
+                      version_label: str | None = None, timeout_s: float | None = 10.0,
+                      retries: int = 0) -> list[VersionStatus]:
+    """GET /v1/models/NAME: one VersionStatus per version, like `model_status` over gRPC."""
+    from tensorflow.core.protobuf import error_codes_pb2
+    doc = _rest_call("GET", _rest_url(base_url, model_name, version, version_label), None,
+                     timeout_s, retries)
+    out = []
+    for s in doc.get("model_version_status", []):
+        status = s.get("status", {})
+        out.append(VersionStatus(int(s["version"]), s["state"],
+                                 error_codes_pb2.Code.Value(status.get("error_code", "OK")),
+                                 status.get("error_message", "")))
+    return out
+
+
+def _output_dtypes(base_url, model_name, version, version_label, signature_name, timeout_s,
+                   retries) -> dict:
+    """{output alias: NumPy dtype} of a signature, from the metadata (cached per model)."""
+    key = (base_url, model_name, version, version_label, signature_name)
+    if key not in _REST_DTYPES:
+        import tensorflow as tf
+        from tensorflow.core.framework import types_pb2
+        sigs = rest_signatures(base_url, model_name, version, version_label=version_label,
+                               timeout_s=timeout_s, retries=retries)
+        sig = sigs.get(signature_name or "serving_default")
+        if sig is None:
+            return {}  # the predict call reports the unknown signature
+        _REST_DTYPES[key] = {
+            alias: tf.dtypes.as_dtype(types_pb2.DataType.Value(info["dtype"])).as_numpy_dtype
+            for alias, info in sig.get("outputs", {}).items()}
+    return _REST_DTYPES[key]
+
+
+def rest_predict(base_url: str, captions=None, seeds=None, *, model_name: str = "t2i",
+                 signature_name: str = "serving_default", version: int | None = None,
+                 version_label: str | None = None, timeout_s: float | None = 30.0,
+                 retries: int = 2, inputs: Mapping | None = None, seed_input: str | None = "seed",
+                 columnar: bool = False) -> dict[str, np.ndarray]:
+    """`predict` over TF Serving's REST API: POST /v1/models/NAME[...]:predict.
+
+    base_url: "http://HOST:8501" (or "HOST:PORT"). Same arguments and result
+    as `predict` ({output alias: ndarray}, dtypes from the model's metadata);
+    the body is the row format ({"instances": [...]}) or, with `columnar`,
+    {"inputs": {...}}. Errors raise `RestError(status, message)`; retries only
+    when the server cannot be reached or answers 503.
+    """
+    columns: dict[str, np.ndarray] = {}
+    if captions is not None:
+        caps = _as_captions(captions)
+        columns["captions"] = np.array([c.decode("utf-8") if isinstance(c, bytes) else c
+                                        for c in caps], dtype=object)
+        if seed_input:
+            if seeds is None:
+                seeds = list(range(len(caps)))
+            seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+            if len(seeds) != len(caps):
+                raise T2IError(f"got {len(caps)} captions but {len(seeds)} seeds")
+            columns[seed_input] = seeds
+    for alias, value in (inputs or {}).items():
+        columns[alias] = np.asarray(value)
+    if not columns:
+        raise T2IError("no inputs given")
+    lists = {alias: arr.tolist() for alias, arr in columns.items()}
+    if columnar:
+        body = {"signature_name": signature_name, "inputs": lists}
+    else:
+        sizes = {alias: len(v) for alias, v in lists.items()}
+        if len(set(sizes.values())) != 1:
+            raise T2IError(f"the row format needs one entry per example in every input, got "
+                           f"{sizes}")
+        n = next(iter(sizes.values()))
+        body = {"signature_name": signature_name,
+                "instances": [{alias: v[i] for alias, v in lists.items()} for i in range(n)]}
+    url = _rest_url(base_url, model_name, version, version_label) + ":predict"
+    doc = _rest_call("POST", url, body, timeout_s, retries)
+    dtypes = _output_dtypes(base_url, model_name, version, version_label, signature_name,
+                            timeout_s, retries)
+    if columnar:
+        outputs = doc["outputs"]
+        if not isinstance(outputs, dict) or len(dtypes) == 1:
+            outputs = {next(iter(dtypes)) if dtypes else "output": outputs}
+    else:
+        rows = doc["predictions"]
+        if rows and isinstance(rows[0], dict) and (len(dtypes) != 1):
+            outputs = {alias: [row[alias] for row in rows] for alias in rows[0]}
+        else:
+            outputs = {next(iter(dtypes)) if dtypes else "output": rows}
+    return {alias: np.asarray(value, dtype=dtypes.get(alias)) for alias, value in outputs.items()}
+
+
 def model_status(channel_or_stub, model_name: str = "t2i", version: int | None = None, *,
                  timeout_s: float | None = 10.0, retries: int = 0) -> list[VersionStatus]:
     """GetModelStatus: one VersionStatus per version the server knows, newest first."""
