@@ -12,6 +12,7 @@
     t2i export --run runs/mnist --out models/t2i [--version N]
     t2i serve --model_name t2i --model_base_path models/t2i --port 8500
     t2i client --target localhost:8500 "the digit 3 is at the top of the digit 1 ." -o out.png
+    t2i demo [--run runs/mnist | --server localhost:8500] [--port 7860]   # web page (Gradio)
 
 Every config field is a flag (`--section.field value`); `t2i train --help`
 lists them. Bad input ends with one line, `t2i: error: ...`, and status 2.
@@ -79,9 +80,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="sharpen the images with the run's sharpener (see `t2i sharpen train`)")
 
     # `serve` and `client` hand their arguments to serving.server / serving.client.
-    sub.add_parser("serve", help="serve exported models over gRPC (tensorflow_model_server flags)",
+    sub.add_parser("serve", help="serve exported models over gRPC and REST (tensorflow_model_server flags)",
                    add_help=False)
     sub.add_parser("client", help="query a model server (this one or TF Serving) and write PNGs",
+                   add_help=False)
+    sub.add_parser("demo", help="a web page to try a model (Gradio: pip install -e '.[demo]')",
                    add_help=False)
 
     v = sub.add_parser("evaluate", help="bounds, caption fidelity and SSI on test composites")
@@ -250,6 +253,10 @@ def main(argv=None) -> int:
         from serving.client import main as client_main
 
         return client_main(argv[1:])
+    if argv and argv[0] == "demo":
+        from serving.demo import main as demo_main
+
+        return demo_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         commands = {"train": _train, "generate": _generate, "evaluate": _evaluate, "export": _export,
