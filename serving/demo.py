@@ -49,7 +49,8 @@ class LocalModel:
 
         self.run_dir = run_lib.resolve_run(run_dir)
         self.config, self.model = run_lib.load_model(self.run_dir, checkpoint)
-        self.description = f"model loaded in-process from `{self.run_dir}`"
+        self.description = ("shipped pretrained model, in this process" if run_dir is None
+                            else f"run `{run_dir}`, in this process")
         self._lock = threading.Lock()  # one generation at a time on this CPU model
 
     def generate(self, captions: list[str], seeds, temperature: float) -> dict:
@@ -74,7 +75,7 @@ class ServedModel:
         self.model_name = model_name
         self.timeout_s = float(timeout_s)
         self.channel = client.make_channel(target)
-        self.description = f"model `{model_name}` served at `{target}` (gRPC)"
+        self.description = f"model `{model_name}` served at `{target}` over gRPC"
 
     def generate(self, captions: list[str], seeds, temperature: float) -> dict:
         from serving import client
@@ -270,7 +271,7 @@ def build_app(demo: Demo):
     with gr.Blocks(title="t2i: alignDRAW text-to-image", delete_cache=(600, 3600)) as app:
         gr.Markdown("## t2i — alignDRAW text-to-image\n"
                     "Type a caption; the model draws it on a canvas over T steps while its "
-                    f"attention moves over the words. Using the {demo.backend.description}.")
+                    f"attention moves over the words. Drawing with the {demo.backend.description}.")
         with gr.Row():
             with gr.Column(scale=1):
                 caption = gr.Textbox(label="Caption", value=DEFAULT_CAPTION, lines=1,
