@@ -56,10 +56,11 @@ def test_train_export_serve_query(tmp_path):
     base = tmp_path / "models" / "t2i"
     assert export_model(run_dir, base).name == "1"
 
-    port = _free_port()
+    port, rest_port = _free_port(), _free_port()
     target = f"127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "t2i.cli", "serve", "--port", str(port), "--model_name", "t2i",
+         "--rest_api_port", str(rest_port),
          "--model_base_path", str(base), "--file_system_poll_wait_seconds", "0.5",
          "--max_request_bytes", str(MAX_REQUEST_BYTES)],
         cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
@@ -95,6 +96,17 @@ def test_train_export_serve_query(tmp_path):
                                inputs={"temperature": np.zeros(3, np.float32)})["images"]
                 for s in ([5, 6, 7], [8, 9, 10])]
         np.testing.assert_array_equal(cold[0], cold[1])
+
+        # --- the same over REST (row and columnar formats), errors as TF Serving's ---------
+        rest = f"http://127.0.0.1:{rest_port}"
+        for columnar in (False, True):
+            over_rest = client.rest_predict(rest, captions, seeds=[5, 6, 7], model_name="t2i",
+                                            columnar=columnar)
+            np.testing.assert_array_equal(over_rest["images"], images)
+            np.testing.assert_allclose(over_rest["alignments"], out["alignments"], rtol=1e-6)
+        with pytest.raises(client.RestError) as info:
+            client.rest_predict(rest, ["the digit " * 9], model_name="t2i")
+        assert info.value.status == 400 and "too long" in info.value.message
 
         # --- bad input: right code, a message naming the problem, server still serving ---
         P = lambda **kw: client.predict(channel, **{"model_name": "t2i", "retries": 0, **kw})  # noqa: E731
