@@ -353,15 +353,35 @@ def demo_from_args(args) -> Demo:
     return Demo(backend, config.text, example_captions(config), max_samples=args.max_samples)
 
 
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM (previous handlers restored afterwards)."""
+    import signal
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv=None, prog: str = "t2i demo") -> int:
-    """`t2i demo`: serve the page until interrupted; bad flags end with `t2i: error: ...`."""
+    """`t2i demo`: serve the page until SIGINT/SIGTERM (then exit 0); bad flags end with
+    `t2i: error: ...` and status 2."""
     args = build_parser(prog).parse_args(argv)
     try:
         _gradio()
         demo = demo_from_args(args)
         print(f"t2i demo: http://{args.host}:{args.port}/  ({demo.backend.description})",
               file=sys.stderr)
-        serve(demo, args.host, args.port, block=True)
+        app = serve(demo, args.host, args.port, block=False)
+        try:
+            _wait_for_signal()
+        finally:
+            app.close()
     except T2IError as e:
         print(f"t2i: error: {e}", file=sys.stderr)
         return 2

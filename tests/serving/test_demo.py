@@ -262,3 +262,33 @@ def test_demo_is_an_optional_extra_the_library_never_imports():
         pyproject = f.read()
     core = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
     assert "gradio" not in core and 'demo = ["gradio' in pyproject
+
+
+def test_t2i_demo_command_serves_the_page_and_exits_zero_on_sigterm():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    port = free_port()
+    proc = subprocess.Popen(  # --server: no model to load; the page answers at once
+        [sys.executable, "-m", "t2i.cli", "demo", "--server", f"127.0.0.1:{free_port()}",
+         "--port", str(port)], cwd=root, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, status = time.monotonic() + 120, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status = requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code
+                break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        assert status == 200, proc.stdout.read().decode(errors="replace")[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert f"t2i demo: http://127.0.0.1:{port}/" in proc.stdout.read().decode(errors="replace")
