@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import logging
 import os
 import sys
 import tempfile
@@ -31,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from t2i.errors import T2IError, check_temperature
+
+log = logging.getLogger("t2i.demo")
 
 MAX_SAMPLES = 16
 MAX_SEED = 2**31 - 1
@@ -263,6 +266,10 @@ def build_app(demo: Demo):
             result = demo.run(caption, seed, samples, temperature)
         except T2IError as e:
             raise gr.Error(str(e), title="Cannot draw this", print_exception=False) from None
+        except Exception as e:  # noqa: BLE001 - the page shows a message, the app keeps serving
+            log.exception("the demo failed on caption %r", caption)
+            raise gr.Error(f"Something went wrong while drawing ({type(e).__name__}: {e}); "
+                           f"the details are in the server's log", print_exception=False) from None
         if result.unknown:
             gr.Warning(f"Not in the vocabulary (read as {demo.text_config.oov_token}): "
                        + ", ".join(result.unknown))

@@ -243,11 +243,33 @@ def test_browser_shows_the_error_for_an_empty_caption_and_keeps_serving(page):
         lambda d: "The caption is empty" in d.find_element(By.TAG_NAME, "body").text)
     body = driver.find_element(By.TAG_NAME, "body").text
     assert "Traceback" not in body
-    # The app keeps serving: the next caption draws.
-    _type(box, SEEN)
+    # The app keeps serving: the next caption draws; an unknown word is named in the page.
+    _type(box, "the digit 3 is at the top of the zebra .")
     driver.find_element(By.ID, "draw").click()
     _images(driver, ["grid", "attention"])
-    assert "seeds 0..7" in driver.find_element(By.ID, "status").text
+    WebDriverWait(driver, 60).until(
+        lambda d: "read as [UNK]: zebra" in d.find_element(By.ID, "status").text)
+
+
+def test_browser_shows_a_clear_message_when_the_server_is_down(page):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, _ = page
+    backend = demo_lib.ServedModel(f"127.0.0.1:{free_port()}", "t2i", timeout_s=5)
+    port = free_port()
+    app = demo_lib.serve(demo_lib.Demo(backend, C.mnist_captions().text), "127.0.0.1", port,
+                         block=False)
+    try:
+        box = _caption_box(driver, f"http://127.0.0.1:{port}/")
+        _type(box, SEEN)
+        driver.find_element(By.ID, "draw").click()
+        WebDriverWait(driver, 60).until(
+            lambda d: "is not answering (UNAVAILABLE)" in d.find_element(By.TAG_NAME, "body").text)
+        assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        app.close()
+        backend.close()
 
 
 def test_demo_is_an_optional_extra_the_library_never_imports():
