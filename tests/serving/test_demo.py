@@ -293,18 +293,20 @@ def test_t2i_demo_command_serves_the_page_and_exits_zero_on_sigterm():
     import time
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    port = free_port()
+    port, down = free_port(), free_port()
+    while down == port:
+        down = free_port()
     proc = subprocess.Popen(  # --server: no model to load; the page answers at once
-        [sys.executable, "-m", "t2i.cli", "demo", "--server", f"127.0.0.1:{free_port()}",
+        [sys.executable, "-m", "t2i.cli", "demo", "--server", f"127.0.0.1:{down}",
          "--port", str(port)], cwd=root, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline, status = time.monotonic() + 120, None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                status = requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code
+                status = requests.get(f"http://127.0.0.1:{port}/", timeout=30).status_code
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or slow to answer
                 time.sleep(0.5)
         assert status == 200, proc.stdout.read().decode(errors="replace")[-2000:]
         proc.send_signal(signal.SIGTERM)
