@@ -59,7 +59,7 @@ def test_train_export_serve_query(tmp_path):
     port, rest_port = _free_port(), _free_port()
     target = f"127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "t2i.cli", "serve", "--port", str(port), "--model_name", "t2i",
+        [sys.executable, "-m", "t2i_cli", "serve", "--port", str(port), "--model_name", "t2i",
          "--rest_api_port", str(rest_port),
          "--model_base_path", str(base), "--file_system_poll_wait_seconds", "0.5",
          "--max_request_bytes", str(MAX_REQUEST_BYTES)],

@@ -40,7 +40,7 @@ def _env(**extra):
 
 def _train_cmd(out, *extra):
     flags = ["--quiet"] if "--resume" in extra else FLAGS  # a resumed run keeps its config
-    return [sys.executable, "-m", "t2i.cli", "train", "--out", str(out), *flags, *extra]
+    return [sys.executable, "-m", "t2i_cli", "train", "--out", str(out), *flags, *extra]
 
 
 def _log(run):

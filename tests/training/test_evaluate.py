@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from t2i.cli import main
+from t2i_cli.commands import main
 from tests.runs import train_tiny_run
 from training.evaluate import evaluate
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from t2i import run as run_lib
 from t2i import sharpen as sh
-from t2i.cli import main
+from t2i_cli.commands import main
 from t2i.text import CaptionTokenizer
 from t2i.visualize import to_uint8
 from tests.runs import VISIBLE, train_tiny_run

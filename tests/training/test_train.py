@@ -100,7 +100,7 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     run_dir = tmp_path / "killed"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    base = [sys.executable, "-m", "t2i.cli", "train", "--out", str(run_dir), "--quiet"]
+    base = [sys.executable, "-m", "t2i_cli", "train", "--out", str(run_dir), "--quiet"]
     flags = ["--preset", "tiny", "--epochs", "50", "--train.sample_every", "0"]
     flags += [x for k, v in SMALL.items() for x in (f"--{k}", str(v))]
     proc = subprocess.Popen(base + flags, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,

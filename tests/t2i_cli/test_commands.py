@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from t2i.cli import main
+from t2i_cli.commands import main
 from tests.runs import train_tiny_run
 
 CAPTION = "the digit 7 is on the left of the digit 1 ."
