@@ -130,33 +130,18 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     """Evaluates a run; writes and returns the metrics (see the module docstring)."""
     from t2i import metrics
     from t2i import run as run_lib
-    from t2i.data.pipeline import make_datasets
+    from t2i.data.datasets import open_datasets
     from t2i.digit_classifier import caption_fidelity, load_classifier
-    from t2i.text import CaptionTokenizer
     from t2i.visualize import captioned_grid
 
     if examples < 1 or iw_examples < 1 or ssi_captions < 1 or samples < 2:
         raise T2IError("--examples, --iw-examples and --ssi-captions must be >= 1 and --samples >= 2")
     check_temperature(list(probe_temperatures), "--probe-temperatures")
     config, model = run_lib.load_model(run_dir, checkpoint)
-    tokenizer = CaptionTokenizer(config.text)
-    coco = config.data.dataset == "coco"
-    if coco:
-        from t2i.data.coco import make_coco_datasets
-
-        data = make_coco_datasets(config, tokenizer)
-        ex = data.test_examples
-        first = np.sort(np.unique(ex.image_ids, return_index=True)[1])  # one caption per test image
-        n = min(examples, len(first))
-        images = ex.images[first[:n]].astype(np.float32) / np.float32(255.0)
-        captions = [str(ex.captions[i]) for i in first[:n]]
-        held = np.zeros(n, bool)
-    else:
-        data = make_datasets(config, tokenizer)
-        test = data.test_composites
-        n = min(examples, len(test))
-        images, captions = test.images[:n], [str(c) for c in test.captions[:n]]
-        types, a, b, held = test.types[:n], test.a[:n], test.b[:n], np.asarray(test.held_out[:n], bool)
+    _, tokenizer, data = open_datasets(config)
+    # One caption per test image; `layouts` (MNIST) says where each caption puts which digit.
+    images, captions, held, layouts = data.test_examples.evaluation_set(examples)
+    n = len(captions)
     tokens = tokenizer.encode(captions)
 
     report = {"run": str(run_dir), "checkpoint": checkpoint, "dataset": config.data.dataset, "examples": n,
@@ -172,7 +157,8 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
         "examples": m, **{f"k={k}": float(np.mean([metrics.importance_weighted_bound(wk[:, i:i + k]).mean()
                                                     for i in range(0, max(iw_k) - k + 1, k)]))
                           for k in iw_k}}
-    if not coco:  # caption fidelity (MNIST digits and places), with its ceiling and floor
+    if layouts is not None:  # caption fidelity (digits and places), with its ceiling and floor
+        types, a, b = layouts.types, layouts.a, layouts.b
         classifier = load_classifier()
         generated = model.generate(tokens, seed + np.arange(n))["images"]
         report["fidelity"] = _fidelity_table(caption_fidelity(classifier, generated, types, a, b),
@@ -206,8 +192,8 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     if retrieval_queries > 0:
         if candidates > n:
             raise T2IError(f"retrieval needs at least --candidates ({candidates}) examples, got {n}")
-        batches = [batch["tokens"].numpy() for batch in data.train.take(
-            max(1, 1000 // config.train.batch_size))]
+        stream = data.train_batches()
+        batches = [np.asarray(next(stream)["tokens"]) for _ in range(max(1, 1000 // config.train.batch_size))]
         width = max(t.shape[1] for t in batches)  # COCO batches differ in caption length
         train_tokens = np.concatenate([np.pad(t, ((0, 0), (0, width - t.shape[1]))) for t in batches])
         mean_state = metrics.mean_word_state(model, train_tokens)

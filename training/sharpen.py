@@ -1,4 +1,4 @@
-"""Training the sharpening GAN (spec section 7) on top of a trained run.
+"""Training the sharpening GAN (docs/model.md, "Sharpening") on top of a trained run.
 
     t2i sharpen train --run runs/mnist [--steps 1000] [--batch-size 64] [--blurry prior]
     t2i generate --run runs/mnist --sharpen "the digit 7 is on the left of the digit 1 ." -o out.png
@@ -9,7 +9,7 @@ or, from Python:
     train_sharpener("runs/mnist", steps=1000, batch_size=64)
 
 Each step takes the next batch {"images", "tokens"} of the run's own training
-stream (`training.train.input_pipeline`, the same examples the model was
+stream (`t2i.data.datasets.open_datasets`, the same examples the model was
 trained on), makes the blurry images with the frozen alignDRAW model (by
 default samples from its prior for the same captions, example k of the
 stream with seed `seed + k`), computes the caption vectors with the model's
@@ -37,17 +37,6 @@ import numpy as np
 from t2i.errors import T2IError
 
 LOG_FIELDS = ("step", "loss", "d_loss", "g_loss", "reconstruction", "d_real", "d_fake")
-
-
-def _batches(train):
-    """NumPy batches from a `tf.data.Dataset` or an endless-by-epochs `PyDataset`."""
-    if hasattr(train, "as_numpy_iterator"):
-        yield from train.as_numpy_iterator()
-        return
-    while True:
-        for i in range(len(train)):
-            yield train[i]
-        train.on_epoch_end()
 
 
 def blurry_images(model, images, tokens, seeds, source: str = "prior") -> np.ndarray:
@@ -103,7 +92,7 @@ def train_sharpener(run_dir, steps: int = 1000, batch_size: int = 64, learning_r
     from t2i import run as run_lib
     from t2i import sharpen as sh
     from t2i.visualize import captioned_grid
-    from training.train import input_pipeline
+    from t2i.data.datasets import open_datasets
 
     log = log or (lambda msg: None)
     config, model = run_lib.load_model(run_dir, checkpoint)
@@ -121,8 +110,8 @@ def train_sharpener(run_dir, steps: int = 1000, batch_size: int = 64, learning_r
         raise T2IError(f"log_every must be >= 1, got {log_every}")
 
     steps_per_epoch = max(1, config.data.examples_per_epoch // batch_size)
-    _, tokenizer, data = input_pipeline(config.override({"train.batch_size": batch_size,
-                                                      "train.steps_per_epoch": steps_per_epoch}))
+    _, tokenizer, data = open_datasets(config.override({"train.batch_size": batch_size,
+                                                     "train.steps_per_epoch": steps_per_epoch}))
     keras.utils.set_random_seed(seed)
     sharpener = sh.Sharpener.from_sharpen_config(sharpen_config)
     sharpener.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1))
@@ -130,7 +119,7 @@ def train_sharpener(run_dir, steps: int = 1000, batch_size: int = 64, learning_r
     target = sh.sharpen_dir(run_dir)
     tmp = Path(tempfile.mkdtemp(prefix=".sharpen.tmp-", dir=Path(run_dir)))
     try:
-        stream = _batches(data.train)
+        stream = data.train_batches()
         first, logs, rows = None, {}, []
         with open(tmp / "log.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)

@@ -1,4 +1,4 @@
-"""Training: `model.fit` on the MNIST-with-captions `tf.data` stream.
+"""Training: `model.fit` on the run's input pipelines (`t2i.data.datasets.open_datasets`).
 
 Usage (the `t2i train` command is a thin wrapper around `train`):
 
@@ -55,42 +55,6 @@ def prepare_run_dir(config: ExperimentConfig, run_dir, resume: bool,
     return config
 
 
-def input_pipeline(config: ExperimentConfig, initial_epoch: int = 0):
-    """(config, tokenizer, datasets) for the config's dataset and the Keras backend.
-
-    MNIST with captions on TensorFlow: the `tf.data` pipeline with the
-    in-graph `CaptionTokenizer`; on other backends: `keras.utils.PyDataset`s
-    with `NumpyCaptionTokenizer` (same examples, same ids; no TensorFlow
-    needed). COCO: the `tf.data` pipeline of `t2i.data.coco` (TensorFlow
-    only); the returned config then holds the vocabulary built from the
-    training captions.
-    """
-    import keras
-
-    on_tf = keras.backend.backend() == "tensorflow"
-    if config.data.dataset == "coco":
-        if not on_tf:
-            raise T2IError("the COCO input pipeline decodes JPEGs with tf.data: train COCO with "
-                           "KERAS_BACKEND=tensorflow (JAX runs MNIST with captions)")
-        from t2i.data.coco import make_coco_datasets, resolve_coco_config
-        from t2i.text import CaptionTokenizer
-
-        config = resolve_coco_config(config)
-        tokenizer = CaptionTokenizer(config.text)
-        return config, tokenizer, make_coco_datasets(config, tokenizer, initial_epoch=initial_epoch)
-    if on_tf:
-        from t2i.data.pipeline import make_datasets
-        from t2i.text import CaptionTokenizer
-
-        tokenizer = CaptionTokenizer(config.text)
-        return config, tokenizer, make_datasets(config, tokenizer, initial_epoch=initial_epoch)
-    from t2i.data.arrays import make_array_datasets
-    from t2i.text_numpy import NumpyCaptionTokenizer
-
-    tokenizer = NumpyCaptionTokenizer(config.text)
-    return config, tokenizer, make_array_datasets(config, tokenizer, initial_epoch=initial_epoch)
-
-
 def _trim_log(path: Path, epoch: int) -> None:
     """Drops log rows of epochs >= `epoch` (written by a run killed before its backup)."""
     if not path.is_file():
@@ -133,7 +97,7 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
                        "(the workers would have to agree on when to stop)")
     import keras
 
-    from t2i.data.arrays import sample_captions
+    from t2i.data.datasets import open_datasets
     from t2i.model import AlignDRAW
     from training.callbacks import RestoreOnly, SampleGrid, StopAfter, step_schedule
 
@@ -145,7 +109,7 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
                        "epochs; pass a larger --epochs to train further")
 
     keras.utils.set_random_seed(config.train.seed)
-    config, tokenizer, data = input_pipeline(config, initial_epoch)
+    config, tokenizer, data = open_datasets(config, initial_epoch)
     config = _resolved_config(config, data.held_out)
 
     if dist.name != "default" and keras.backend.backend() == "tensorflow":
@@ -161,8 +125,8 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
     elif dist.is_chief:
         config.save(run_dir / run_lib.CONFIG)
         info = {
-            "data_source": getattr(data, "source", None) or data.mnist_source,
-            "mnist_source": getattr(data, "mnist_source", None),
+            "data_source": data.source,
+            "mnist_source": data.mnist_source,
             "held_out": list(data.held_out),
             "keras_backend": keras.backend.backend(),
             "keras_version": keras.__version__,
@@ -185,10 +149,7 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
 
     checkpoints = run_dir / "checkpoints"
     checkpoints.mkdir(exist_ok=True)
-    if config.data.dataset == "coco":
-        seen, held = data.sample_captions(8), []
-    else:
-        seen, held = sample_captions(data.held_out)
+    seen, held = data.grid_captions
     callbacks = [
         keras.callbacks.LearningRateScheduler(step_schedule(t.learning_rate, t.lr_decay_epochs,
                                                             t.lr_decay_factor)),
@@ -240,4 +201,4 @@ def config_summary(config: ExperimentConfig) -> str:
             f"{config.train.epochs} epochs")
 
 
-__all__ = ["train", "prepare_run_dir", "config_summary", "input_pipeline"]
+__all__ = ["train", "prepare_run_dir", "config_summary"]

@@ -10,7 +10,7 @@ in-graph tokenizer.
 
 Example:
 
-    data = make_array_datasets(config, NumpyCaptionTokenizer(config.text))
+    data = make_array_datasets(config, NumpyCaptionTokenizer(config.text))  # a t2i.data.Datasets
     model.fit(data.train, epochs=config.train.epochs, validation_data=data.validation)
 """
 
@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from t2i.config import ExperimentConfig
+from t2i.data.datasets import Datasets, TestExamples
 from t2i.data.mnist import load_mnist, split_validation
 from t2i.data.mnist_captions import (CompositeSampler, Composites, all_compositions, captions_for,
                                      draw_held_out, parse_composition)
@@ -169,22 +170,9 @@ class Batches(keras.utils.PyDataset):
         return {"images": to_float(self.composites.images[batch]), "tokens": self.tokens[batch]}
 
 
-@dataclasses.dataclass
-class ArrayDatasets:
-    """NumPy counterparts of `t2i.data.pipeline.Datasets` (see there)."""
-
-    train: TrainStream
-    validation: Batches
-    test: Batches
-    test_composites: Composites
-    held_out: tuple[str, ...]
-    mnist_source: str
-    steps_per_epoch: int
-
-
 def make_array_datasets(config: ExperimentConfig, tokenize: Tokenize,
-                        initial_epoch: int = 0) -> ArrayDatasets:
-    """Builds `keras.utils.PyDataset` train / validation / test inputs.
+                        initial_epoch: int = 0) -> Datasets:
+    """Builds `keras.utils.PyDataset` train / validation / test inputs (a `Datasets`).
 
     Args:
         config: the experiment.
@@ -197,13 +185,20 @@ def make_array_datasets(config: ExperimentConfig, tokenize: Tokenize,
     data = prepare_mnist_captions(config)
     length = config.text.max_caption_length
     b = config.train.batch_size
-    test_composites = dataclasses.replace(data.test, images=to_float(data.test.images))
-    return ArrayDatasets(
-        train=TrainStream(data, tokenize, length, initial_epoch),
-        validation=Batches(data.validation, tokenize, length, b),
-        test=Batches(data.test, tokenize, length, b),
-        test_composites=test_composites, held_out=data.held_out,
-        mnist_source=data.mnist_source, steps_per_epoch=data.steps_per_epoch)
+    return mnist_datasets(data, train=TrainStream(data, tokenize, length, initial_epoch),
+                          validation=Batches(data.validation, tokenize, length, b),
+                          test=Batches(data.test, tokenize, length, b))
+
+
+def mnist_datasets(data: MnistCaptionsData, train, validation, test) -> Datasets:
+    """The `Datasets` of MNIST-with-captions examples around the given pipelines."""
+    c = data.test
+    examples = TestExamples(images=c.images, captions=[str(x) for x in c.captions],
+                            image_ids=np.arange(len(c), dtype=np.int64), held_out=c.held_out, layouts=c)
+    return Datasets(train=train, validation=validation, test=test, test_examples=examples,
+                    steps_per_epoch=data.steps_per_epoch, held_out=data.held_out,
+                    source=data.mnist_source, grid_captions=sample_captions(data.held_out),
+                    mnist_source=data.mnist_source)
 
 
 def sample_captions(held_out: tuple[str, ...], n_seen: int = 4) -> tuple[list[str], list[str]]:

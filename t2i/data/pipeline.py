@@ -13,8 +13,9 @@
 * `validation`: `data.validation_examples` composites from the validation
   digits (held-out compositions rejected), drawn once with a fixed seed.
 * `test`: `data.test_examples` composites from the MNIST test digits, without
-  rejection (held-out compositions included); `test_composites` holds the
-  same examples, in the same order, as NumPy arrays.
+  rejection (held-out compositions included); `test_examples` holds the
+  same examples, in the same order, as NumPy arrays (uint8 images, with
+  their `Composites` as `layouts`).
 
 Every element is a dict {"images": float32 [B, 60, 60, 1] in [0, 1],
 "tokens": int64 [B, L]} (L = 12 for MNIST captions; 0 pads).
@@ -33,14 +34,13 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 
-import numpy as np
 import tensorflow as tf
 
 from t2i.config import ExperimentConfig
-from t2i.data.arrays import (held_out_compositions, prepare_mnist_captions, sample_captions,  # noqa: F401
-                             to_float)
+from t2i.data.arrays import (held_out_compositions, mnist_datasets, prepare_mnist_captions,  # noqa: F401
+                             sample_captions)
+from t2i.data.datasets import Datasets
 from t2i.data.mnist_captions import CANVAS_SIZE, Composites
 from t2i.errors import T2IError
 from t2i.text import CaptionTokenizer
@@ -48,34 +48,9 @@ from t2i.text import CaptionTokenizer
 MAX_EPOCHS = 2**62  # the endless train streams stop here
 
 
-@dataclasses.dataclass
-class Datasets:
-    """The pipelines of one run.
-
-    Attributes:
-        train: endless dataset of {"images", "tokens"} batches of
-            `train.batch_size`; `steps_per_epoch` batches per epoch.
-        validation: finite dataset, the same batches every pass.
-        test: finite dataset over the test composites, in order.
-        test_composites: the test examples as NumPy arrays (`Composites`),
-            e.g. `held_out` [N] to split test metrics into seen / held-out.
-        held_out: canonical held-out compositions, e.g. ("2 left of 9", ...).
-        mnist_source: where the digits came from (`MnistDigits.source`).
-        steps_per_epoch: batches per training epoch.
-    """
-
-    train: tf.data.Dataset
-    validation: tf.data.Dataset
-    test: tf.data.Dataset
-    test_composites: Composites
-    held_out: tuple[str, ...]
-    mnist_source: str
-    steps_per_epoch: int
-
-
 def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
                   initial_epoch: int = 0) -> Datasets:
-    """Builds the train / validation / test pipelines of `config`.
+    """Builds the train / validation / test pipelines of `config` (a `t2i.data.datasets.Datasets`).
 
     Args:
         config: the experiment; `data.dataset` must be "mnist_captions".
@@ -114,11 +89,8 @@ def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
         return (tf.data.Dataset.from_tensor_slices((c.images[..., 0], c.captions.astype(object)))
                 .batch(batch_size).map(tokenize).prefetch(tf.data.AUTOTUNE))
 
-    test_composites = dataclasses.replace(data.test, images=to_float(data.test.images))
-    return Datasets(
-        train=deterministic(train), validation=deterministic(finite(data.validation)),
-        test=deterministic(finite(data.test)), test_composites=test_composites,
-        held_out=data.held_out, mnist_source=data.mnist_source, steps_per_epoch=steps_per_epoch)
+    return mnist_datasets(data, train=deterministic(train), validation=deterministic(finite(data.validation)),
+                          test=deterministic(finite(data.test)))
 
 
 def deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:

@@ -12,7 +12,7 @@ from serving import model_config as mc
 from serving import server as srv
 from t2i import cli
 from t2i import run as run_lib
-from tests.t2i.data.coco_fixture import make_coco_fixture
+from t2i.data.coco.synthetic import make_coco_fixture
 
 TINY_MODEL = ["--model.num_steps", "3", "--model.read_size", "3", "--model.write_size", "3",
               "--model.encoder_units", "16", "--model.decoder_units", "16", "--model.latent_dim", "4",

@@ -49,5 +49,5 @@ def test_validation_and_test_match_tf_data():
             np.testing.assert_array_equal(got["images"], want["images"].numpy())
             np.testing.assert_array_equal(_trim(got["tokens"], want["tokens"].shape[1]),
                                           want["tokens"].numpy())
-    np.testing.assert_array_equal(arrays.test_composites.images, tf_data.test_composites.images)
+    np.testing.assert_array_equal(arrays.test_examples.images, tf_data.test_examples.images)
     assert arrays.held_out == tf_data.held_out

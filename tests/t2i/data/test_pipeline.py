@@ -8,6 +8,7 @@ import pytest
 from t2i import config as configs
 from t2i.data.mnist import split_validation
 from t2i.data.mnist_captions import CompositeSampler, draw_held_out, parse_composition
+from t2i.data.arrays import to_float
 from t2i.data.pipeline import make_datasets, sample_captions
 from t2i.errors import T2IError
 from t2i.text import CaptionTokenizer
@@ -132,10 +133,10 @@ def test_no_held_out_composition_in_train_or_validation(config, tokenizer):
         comps = [composition(c) for b in batches for c in decode(tokenizer, b["tokens"])]
         assert comps and not held & set(comps)
     # Held-out compositions are a third of all draws, so rejection really happened...
-    test_comps = [composition(c) for c in data.test_composites.captions]
+    test_comps = [composition(c) for c in data.test_examples.captions]
     assert 0.15 < np.mean([c in held for c in test_comps]) < 0.5
     # ...and the test set, drawn without rejection, flags them.
-    np.testing.assert_array_equal(data.test_composites.held_out, [c in held for c in test_comps])
+    np.testing.assert_array_equal(data.test_examples.held_out, [c in held for c in test_comps])
 
 
 def test_validation_and_test_come_from_their_own_digits(config, tokenizer):
@@ -158,8 +159,8 @@ def test_validation_and_test_come_from_their_own_digits(config, tokenizer):
     images = np.concatenate([b["images"] for b in test])
     assert images.shape == (200, 60, 60, 1)
     assert set(np.unique(images).tolist()) == {0.0, 1.0}  # only test digits (all 255)
-    tc = data.test_composites
-    np.testing.assert_array_equal(images, tc.images)
+    tc = data.test_examples
+    np.testing.assert_array_equal(images, to_float(tc.images))
     assert decode(tokenizer, np.concatenate([b["tokens"] for b in test])) == list(tc.captions)
     assert tc.held_out.shape == (200,) and tc.held_out.dtype == bool
 

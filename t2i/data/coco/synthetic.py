@@ -1,4 +1,4 @@
-"""Tiny Microsoft COCO look-alikes on disk, for the COCO pipeline tests and benchmark.
+"""Tiny Microsoft COCO look-alikes on disk: try the COCO pipeline without COCO (tests, benchmarks).
 
 `make_coco_fixture(root)` writes the official layout (`annotations/captions_
 {train,val}2014.json`, `train2014/*.jpg`, `val2014/*.jpg`): every image is a

@@ -1,4 +1,4 @@
-"""Tests for t2i.data.coco on tiny COCO look-alikes written by coco_fixture.
+"""Tests for t2i.data.coco on tiny COCO look-alikes written by t2i.data.coco.synthetic.
 
 Truth comes from the fixture (which image has which colour, shape and
 captions) and from independent computations here (a regex tokeniser, Counter
@@ -18,10 +18,11 @@ from PIL import Image
 
 from t2i import config as configs
 from t2i.data import coco
+from t2i.data.coco import cache as coco_cache
 from t2i.errors import T2IError
 from t2i.text import CaptionTokenizer
-from tests.t2i.data.coco_fixture import (COLOURS, GREY, GREY_INDEX, EXTRA_WORDS, make_coco_fixture,
-                                         make_npy_fixture, write_split_file)
+from t2i.data.coco.synthetic import (COLOURS, GREY, GREY_INDEX, EXTRA_WORDS, make_coco_fixture,
+                                     make_npy_fixture, write_split_file)
 
 BATCH = 8
 PALETTE = dict(COLOURS, **{GREY[0]: GREY[1]})
@@ -180,7 +181,7 @@ def test_length_filter_validation_and_test_examples(fx, config, tokenizer):
     assert ex.image_ids.tolist() == [im.image_id for im in test_images for _ in range(5)]
     for image, image_id in zip(ex.images, ex.image_ids):
         assert colour_of(image[:2, :2].mean((0, 1))) == fx.by_id(image_id).colour
-    assert data.sample_captions(3) == [first_five(test_images[k])[0] for k in (0, 2, 5)]
+    assert coco.spread_captions(data.test_examples, 3) == [first_five(test_images[k])[0] for k in (0, 2, 5)]
     test = np.concatenate([b["images"] for b in take(data.test)])
     np.testing.assert_array_equal(test, ex.images.astype(np.float32) / 255.0)
 
@@ -264,7 +265,7 @@ def test_cache_matches_jpeg_path_and_is_reused(fx, config, tokenizer, data, tmp_
     def no_decoding(*args, **kwargs):
         raise AssertionError("the cache should have been reused")
 
-    monkeypatch.setattr(coco, "decode_files", no_decoding)
+    monkeypatch.setattr(coco_cache, "decode_files", no_decoding)  # where build_cache looks it up
     again = coco.build_cache(cached_config)
     assert {s: c["status"] for s, c in again.items()} == dict.fromkeys(coco.SPLITS, "reused")
     reused = coco.make_coco_datasets(cached_config, tokenizer)
