@@ -331,11 +331,7 @@ class ExperimentConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "ExperimentConfig":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise T2IError(f"config is not valid JSON: {e}") from None
-        return cls.from_dict(d)
+        return dataclass_from_json(cls, text)
 
     def save(self, path) -> None:
         with open(path, "w") as f:
@@ -374,24 +370,43 @@ def _require(cond: bool, message: str) -> None:
         raise T2IError(message)
 
 
-def _from_dict(cls, d, prefix):
+def dataclass_from_json(cls, text: str, what: str = "config"):
+    """A (nested) config dataclass from JSON text, e.g. `ExperimentConfig`, `SharpenConfig`.
+
+    Raises:
+        T2IError: text that is not JSON, unknown or missing fields, a
+            section that is not an object, a list field that is not a list
+            (each message starts with what `what` names).
+    """
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise T2IError(f"{what} is not valid JSON: {e}") from None
+    return _from_dict(cls, d, prefix="", what=what)
+
+
+def _from_dict(cls, d, prefix, what: str = "config"):
     if not isinstance(d, Mapping):
-        raise T2IError(f"config section {prefix or '<root>'} must be an object")
+        raise T2IError(f"{what} section {prefix or '<root>'} must be an object")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - names
     if unknown:
-        raise T2IError(f"unknown config field(s) {sorted(prefix + u for u in unknown)}")
+        raise T2IError(f"unknown {what} field(s) {sorted(prefix + u for u in unknown)}")
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in d
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise T2IError(f"missing {what} field(s) {sorted(prefix + m for m in missing)}")
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in d:
             continue
         value, hint = d[f.name], hints[f.name]
         if dataclasses.is_dataclass(hint):
-            kwargs[f.name] = _from_dict(hint, value, prefix + f.name + ".")
+            kwargs[f.name] = _from_dict(hint, value, prefix + f.name + ".", what)
         elif typing.get_origin(hint) is tuple:
             if not isinstance(value, (list, tuple)):
-                raise T2IError(f"config field {prefix + f.name} must be a list")
+                raise T2IError(f"{what} field {prefix + f.name} must be a list")
             kwargs[f.name] = tuple(value)
         else:
             kwargs[f.name] = value

@@ -208,9 +208,9 @@ def test_config_validation_and_json():
     assert cfg.architecture()["generator_filters"] == (128, 128)
     with pytest.raises(T2IError, match="blurry must be"):
         sh.SharpenConfig(image_height=32, image_width=32, channels=3, caption_dim=256, blurry="noise")
-    with pytest.raises(T2IError, match="unknown fields"):
+    with pytest.raises(T2IError, match="unknown sharpen config field"):
         sh.SharpenConfig.from_json('{"image_height": 1, "colour": 2}')
-    with pytest.raises(T2IError, match="missing fields"):
+    with pytest.raises(T2IError, match="missing sharpen config field"):
         sh.SharpenConfig.from_json('{"image_height": 1}')
 
 
