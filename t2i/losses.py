@@ -1,4 +1,4 @@
-"""Loss terms of the variational lower bound, as pure functions (spec section 6)."""
+"""Loss terms of the variational lower bound, as pure functions (docs/model.md §9)."""
 
 from keras import ops
 

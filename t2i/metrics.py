@@ -1,6 +1,6 @@
 """Evaluation metrics: lower bounds, importance-weighted bounds, SSIM, retrieval ranks.
 
-The paper (spec section 10) reports the variational lower bound in nats,
+The paper (docs/model.md §13) reports the variational lower bound in nats,
 image retrieval (R@K and median rank among 100 candidates, ranked by
 log p(x|y) - log p(x|y_mean)) and structural similarity (SSI) of samples to
 the caption's true image. These are the building blocks; they take NumPy

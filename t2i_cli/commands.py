@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_sharpen_parser(sub) -> None:
-    """`t2i sharpen train`: the sharpening GAN of spec section 7 (training/sharpen.py)."""
+    """`t2i sharpen train`: the sharpening GAN of docs/model.md §14 (training/sharpen.py)."""
     s = sub.add_parser("sharpen", help="the sharpening network trained on top of a run")
     actions = s.add_subparsers(dest="sharpen_command", required=True)
     t = actions.add_parser("train", help="train a run's sharpener into <run>/sharpen/")

@@ -1,4 +1,4 @@
-"""Training the sharpening GAN (docs/model.md, "Sharpening") on top of a trained run.
+"""Training the sharpening GAN (docs/model.md §14) on top of a trained run.
 
     t2i sharpen train --run runs/mnist [--steps 1000] [--batch-size 64] [--blurry prior]
     t2i generate --run runs/mnist --sharpen "the digit 7 is on the left of the digit 1 ." -o out.png

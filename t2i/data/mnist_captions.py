@@ -1,7 +1,7 @@
 """MNIST with captions: 60x60 composites of one or two digits, with a caption.
 
-This follows the original `mnist-captions/create-captions.py` (spec section
-9.1) for the caption types, templates and placements. For each example:
+This follows the original `mnist-captions/create-captions.py` (docs/model.md
+§11) for the caption types, templates and placements. For each example:
 
 1. a caption type k is drawn uniformly from 0..7;
 2. two digit indices i, j are drawn uniformly, with replacement; a and b are
@@ -361,7 +361,7 @@ class CompositeSampler:
 
     # --- drawing ----------------------------------------------------------------
     def _positions(self, types: np.ndarray, rng: np.random.Generator) -> dict:
-        """Top-left offsets of digits a and b for caption types [n] (spec 9.1)."""
+        """Top-left offsets of digits a and b for caption types [n] (docs/model.md §11)."""
         n = len(types)
         shared = rng.integers(0, 3, n)
         a_row, b_row = rng.integers(0, 3, n), rng.integers(0, 3, n)

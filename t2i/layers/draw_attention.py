@@ -1,6 +1,6 @@
 """DRAW's Gaussian filterbank read and write attention (Gregor et al. 2015, eqs. 19-29).
 
-Conventions (spec section 4.1). A linear layer of the state gives five
+Conventions (docs/model.md §5). A linear layer of the state gives five
 numbers [g~x, g~y, log delta~, log sigma^2, log gamma]. With 0-based pixel
 coordinates a = 0..W-1 and b = 0..H-1:
 
@@ -21,13 +21,13 @@ makes a stride-1 glimpse an exact crop (tested).
 
 `read_glimpse` and `write_patch` are exact adjoints for the same filters.
 Images are batch-major NHWC; every channel is read and written with the same
-filters (COCO's RGB planes, spec 4.1.5).
+filters (COCO's RGB planes, docs/model.md §5).
 """
 
 import keras
 from keras import ops
 
-from t2i.layers._init import normal
+from t2i.layers.initializers import normal
 
 FILTER_EPSILON = 1e-4
 
@@ -127,7 +127,7 @@ class DrawReadAttention(_Attention):
     """Reads an N x N glimpse of the image and of the error image.
 
     r_t = gamma * [read(x), read(x_hat)] with filters from the generator's
-    previous state (spec 4.3). Both images are read in one batched product.
+    previous state (docs/model.md §5, §7). Both images are read in one batched product.
 
     Args:
         image_height, image_width, channels: image geometry.
@@ -164,7 +164,7 @@ class DrawWriteAttention(_Attention):
     """Writes an N x N patch, emitted by the generator, onto the canvas.
 
     Delta c_t = 1/gamma * F_y^T K F_x per channel, with K = W_c h_t + b_c and the
-    filters from the same state h_t (spec 4.1.6).
+    filters from the same state h_t (docs/model.md §5).
 
     Args:
         image_height, image_width, channels: canvas geometry.

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from t2i.layers._init import normal
+from t2i.layers.initializers import normal
 
 
 class _GaussianHead(keras.layers.Layer):
@@ -31,7 +31,7 @@ class _GaussianHead(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="t2i")
 class PosteriorHead(_GaussianHead):
-    """Q(Z_t | x, y, Z_<t) = N(mu, sigma^2) from the inference state (spec 4.3).
+    """Q(Z_t | x, y, Z_<t) = N(mu, sigma^2) from the inference state (docs/model.md §6).
 
     mu = W_mu h^enc + b_mu and log sigma = (W_s h^enc + b_s) / 2: the linear
     layer outputs a log-variance, unbounded, as in the original code.
@@ -54,7 +54,7 @@ class PosteriorHead(_GaussianHead):
 
 @keras.saving.register_keras_serializable(package="t2i")
 class LearnedPrior(_GaussianHead):
-    """P(Z_t | Z_<t) = N(mu, sigma^2) from h^gen_{t-1} (spec 4.2; Bachman & Precup 2015).
+    """P(Z_t | Z_<t) = N(mu, sigma^2) from h^gen_{t-1} (docs/model.md §6; Bachman & Precup 2015).
 
     [mu, log sigma] = tanh(W_p h^gen_{t-1} + b_p), so mu is in (-1, 1) and
     sigma in (1/e, e). The first step's prior is N(0, I) and does not use

@@ -1,4 +1,4 @@
-"""The conditional adversarial sharpening network (docs/model.md, "Sharpening").
+"""The conditional adversarial sharpening network (docs/model.md §14).
 
 alignDRAW's samples are blurry. The paper (Mansimov et al. 2016, sec. 4.1 and
 App. B/C) sharpens its COCO samples afterwards with a conditional GAN trained

@@ -31,7 +31,7 @@ def sharpened_log_weights(model, sharpener: Sharpener, images, tokens, num_sampl
     """`t2i.metrics.log_weights` with the Bernoulli mean replaced by the sharpened one.
 
     With the GAN noise fixed at zero the generator is a deterministic
-    function g, so (docs/model.md, "Sharpening"; paper sec. 4.1)
+    function g, so (docs/model.md §14; paper sec. 4.1)
 
         log p(x | y) >= E_q[ log Bernoulli(x; g(sigmoid(c_T), y)) ] - KL
 

@@ -8,7 +8,7 @@ from t2i.sharpen.convolutions import caption_plane, conv
 
 @keras.saving.register_keras_serializable(package="t2i")
 class SharpenGenerator(keras.layers.Layer):
-    """The sharpening GAN's generator, as hard-coded in the original (spec 7).
+    """The sharpening GAN's generator, as hard-coded in the original (docs/model.md §14).
 
         noise   = zeros [B, H, W, 1]          (the GAN noise fixed at its mean)
         plane   = reshape(ReLU(W_c caption + b_c), [B, H, W, 1])

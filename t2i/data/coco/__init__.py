@@ -1,4 +1,4 @@
-"""Microsoft COCO captions at 32x32 (docs/model.md, "Data: COCO"): files -> tf.data pipelines.
+"""Microsoft COCO captions at 32x32 (docs/model.md §12): files -> tf.data pipelines.
 
 `make_coco_datasets(config, tokenizer)` builds the same kind of pipelines as
 the MNIST one (`t2i.data.pipeline`): every element is a dict
@@ -45,7 +45,7 @@ Examples and splits (json source):
   neither of them exists are the split file's "raw" sentences used, the
   first 5 in listed order.
 
-Training (docs/model.md, "Training"):
+Training (docs/model.md §10, §12):
 
 * keeps captions with `data.min_caption_length` <= tokens <
   `data.max_train_caption_length` (7 <= len < 30, as the original code);

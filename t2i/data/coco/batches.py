@@ -8,7 +8,7 @@ from t2i.errors import T2IError
 
 
 class BatchPlan:
-    """Which training examples form each batch of each epoch (spec section 8).
+    """Which training examples form each batch of each epoch (docs/model.md §12).
 
     With bucketing (the original code's homogeneous batches): examples are
     grouped by exact token length; each epoch shuffles every bucket, then

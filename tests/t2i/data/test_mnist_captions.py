@@ -1,4 +1,4 @@
-"""Tests for t2i.data.mnist_captions against spec section 9.1, written out here."""
+"""Tests for t2i.data.mnist_captions against docs/model.md §11, written out here."""
 
 import re
 import time
@@ -21,7 +21,7 @@ SPEC_TEMPLATES = {
     6: "the digit {a} is at the top right of the image .",
     7: "the digit {a} is at the bottom left of the image .",
 }
-# Inclusive ranges of (row, col) of each digit's top-left corner, spec 9.1.
+# Inclusive ranges of (row, col) of each digit's top-left corner, docs/model.md §11.
 TOP, BOTTOM, LEFT, RIGHT, MIDDLE = (0, 2), (30, 32), (0, 4), (28, 32), (16, 18)
 SPEC_PLACEMENT = {  # k -> ((rows of a, cols of a), (rows of b, cols of b) or None)
     0: ((MIDDLE, LEFT), (MIDDLE, RIGHT)),
