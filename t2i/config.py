@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 
 from t2i.errors import T2IError
 
-# The 22 words of MNIST with captions (spec section 9.1), in the order of the
+# The 22 words of MNIST with captions (docs/model.md §11), in the order of the
 # original dictionary. Index 0 of the lookup is padding and index 1 the
 # out-of-vocabulary token, so word ids are shifted by 2.
 MNIST_CAPTION_WORDS: tuple[str, ...] = tuple(str(d) for d in range(10)) + (
@@ -37,6 +37,7 @@ MNIST_CAPTION_WORDS: tuple[str, ...] = tuple(str(d) for d in range(10)) + (
     "of", "image", ".",
 )
 
+# Allowed values, one place for each: the config, the model and the layers check against these.
 CONDITIONINGS = ("align", "mean")
 CAPTION_ENCODERS = ("bidirectional", "forward")
 DATASETS = ("mnist_captions", "coco")
@@ -73,7 +74,7 @@ class ModelConfig:
         caption_encoder: "bidirectional" (the paper's BiLSTM: every word state
             sees the whole caption) or "forward" (one forward LSTM of
             2 * caption_units: word j sees words 1..j, as the original code's
-            encoder effectively did; spec 2).
+            encoder effectively did; docs/model.md §3).
     """
 
     image_height: int = 60
@@ -106,6 +107,12 @@ class ModelConfig:
         _require(self.init_stddev > 0, "model.init_stddev must be > 0")
         _require(self.caption_encoder in CAPTION_ENCODERS,
                  f"model.caption_encoder must be one of {CAPTION_ENCODERS}, got {self.caption_encoder!r}")
+
+
+# Word ids of every tokenizer (t2i.text, t2i.text_numpy): padding, out of
+# vocabulary, then the vocabulary's words from 2.
+PAD_ID = 0
+OOV_ID = 1
 
 
 @dataclasses.dataclass(frozen=True)

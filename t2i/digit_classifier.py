@@ -23,14 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from t2i.data.mnist_captions import CORNER_OF_TYPE
+
 CROP = 28
 # Top-left corner of the 28x28 crop for each slot, at the middle of the
-# placement ranges of spec 9.1 (rows/cols 16-18, 0-4, 28-32, 0-2, 30-32).
+# placement ranges of docs/model.md §11 (rows/cols 16-18, 0-4, 28-32, 0-2, 30-32).
 _SLOTS = {
     "left": (17, 2), "right": (17, 30), "top": (1, 17), "bottom": (31, 17),
     "top left": (1, 2), "top right": (1, 30), "bottom left": (31, 2), "bottom right": (31, 30),
 }
-_CORNER_OF_TYPE = {4: "top left", 5: "bottom right", 6: "top right", 7: "bottom left"}
 MAX_SHIFT = 3
 
 
@@ -93,7 +94,7 @@ def load_classifier(path=None):
 
 
 def expected_digits(types, a, b) -> list[list[tuple[str, int]]]:
-    """Per example, the (slot, digit) pairs its caption names (spec 9.1 types 0-7)."""
+    """Per example, the (slot, digit) pairs its caption names (docs/model.md §11 types 0-7)."""
     out = []
     for k, da, db in zip(np.asarray(types), np.asarray(a), np.asarray(b)):
         k = int(k)
@@ -102,7 +103,7 @@ def expected_digits(types, a, b) -> list[list[tuple[str, int]]]:
         elif k in (2, 3):
             out.append([("top", int(da)), ("bottom", int(db))])
         else:
-            out.append([(_CORNER_OF_TYPE[k], int(da))])
+            out.append([(CORNER_OF_TYPE[k], int(da))])
     return out
 
 

@@ -1,8 +1,8 @@
 """alignDRAW: a conditional DRAW that attends over the caption's words.
 
 Mansimov, Parisotto, Ba, Salakhutdinov, "Generating Images from Captions with
-Attention", ICLR 2016 (arXiv 1511.02793); DRAW: Gregor et al. 2015. Equation
-and section numbers in comments refer to `shared/docs/alignDRAW-spec.md`.
+Attention", ICLR 2016 (arXiv 1511.02793); DRAW: Gregor et al. 2015. Section
+numbers in comments (§N) refer to the project's description, `docs/model.md`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from t2i.config import CONDITIONINGS
 from t2i.errors import check_temperature
 from t2i.layers import (CaptionAlignment, CaptionEncoder, DrawReadAttention, DrawWriteAttention,
                         LearnedPrior, LSTMCell, PosteriorHead)
@@ -26,7 +27,7 @@ class AlignDRAW(keras.Model):
     """alignDRAW, trained by maximising the variational lower bound.
 
     One training example is a caption and an image. At every step t = 1..T
-    (spec 4.5):
+    (docs/model.md §7):
 
         x_hat = x - sigmoid(c_{t-1})
         r_t   = read(x, x_hat; h^gen_{t-1})
@@ -97,8 +98,8 @@ class AlignDRAW(keras.Model):
                  conditioning: str = "align", canvas_init: float = -10.0, init_stddev: float = 0.01,
                  caption_encoder: str = "bidirectional", seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if conditioning not in ("align", "mean"):
-            raise ValueError(f"conditioning must be 'align' or 'mean', got {conditioning!r}")
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         self.vocab_size = vocab_size
@@ -167,7 +168,7 @@ class AlignDRAW(keras.Model):
         self.decoder_cell.build((None, self.latent_dim + words_dim))
         self.posterior.build((None, self.encoder_units))
         self.prior.build((None, self.decoder_units))
-        # Learned initial states (spec 4.4); cell states start at 0.
+        # Learned initial states (docs/model.md §7); cell states start at 0.
         self.initial_encoder_state = self.add_weight(
             name="initial_encoder_state", shape=(self.encoder_units,), initializer="zeros")
         self.initial_decoder_state = self.add_weight(
@@ -324,7 +325,7 @@ class AlignDRAW(keras.Model):
 
     # === Losses and metrics (used by Keras' train_step and test_step) ===
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Negative variational lower bound, nats per image (spec 6)."""
+        """Negative variational lower bound, nats per image (docs/model.md §9)."""
         del x, y, sample_weight, training
         loss = ops.mean(y_pred["reconstruction"] + ops.sum(y_pred["kl"], axis=-1))
         # Keras sums gradients over tf.distribute replicas: each replica's mean

@@ -25,11 +25,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from t2i.config import TextConfig
+from t2i.config import OOV_ID, PAD_ID, TextConfig  # noqa: F401 (re-exported)
 from t2i.errors import T2IError
 
-PAD_ID = 0
-OOV_ID = 1
 
 # Any ASCII punctuation character becomes a token of its own.
 _PUNCTUATION = r"([!-/:-@\[-`{-~])"

@@ -20,11 +20,9 @@ import re
 
 import numpy as np
 
-from t2i.config import TextConfig
+from t2i.config import OOV_ID, PAD_ID, TextConfig  # noqa: F401 (re-exported)
 from t2i.errors import T2IError
 
-PAD_ID = 0
-OOV_ID = 1
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from t2i.layers._init import normal
+from t2i.layers.initializers import normal
 
 _MASKED = -1e9
 

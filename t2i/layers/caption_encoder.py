@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
-from t2i.layers._init import normal
-
-DIRECTIONS = ("bidirectional", "forward")
+from t2i.config import CAPTION_ENCODERS as DIRECTIONS
+from t2i.layers.initializers import normal
 
 
 @keras.saving.register_keras_serializable(package="t2i")
@@ -15,7 +14,7 @@ class CaptionEncoder(keras.layers.Layer):
     A true, masked bidirectional LSTM: the backward direction reads each
     caption from its last real word to its first, and its state for word j is
     stored at position j. (The original Theano code reversed the batch axis
-    instead of time; spec 2 records this as a known bug we do not copy.)
+    instead of time; docs/model.md §3 and §15: a known bug we do not copy.)
 
     With `embedding_dim=0` one-hot words feed the LSTM gates directly, as in
     the paper (W_y is the LSTM input kernel); a positive `embedding_dim` puts a

@@ -1,7 +1,7 @@
-"""Weight initialisation shared by the alignDRAW layers.
+"""Weight initialisers of the alignDRAW layers (docs/model.md §10).
 
 The original code draws every weight matrix (recurrent kernels included) from
-N(0, 0.01^2) and sets every bias to 0 (spec section 8).
+N(0, 0.01^2) and sets every bias to 0 (docs/model.md §10).
 """
 
 import keras

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from t2i.layers._init import normal
+from t2i.layers.initializers import normal
 
 
 @keras.saving.register_keras_serializable(package="t2i")

@@ -61,3 +61,14 @@ def test_frozen_and_bad_files(tmp_path):
         C.ExperimentConfig.load(bad)
     with pytest.raises(T2IError, match="cannot read config"):
         C.ExperimentConfig.load(tmp_path / "missing.json")
+
+
+def test_allowed_values_and_word_ids_have_one_home():
+    from t2i import text, text_numpy
+    from t2i.layers import caption_encoder
+    from t2i.model import AlignDRAW
+
+    assert caption_encoder.DIRECTIONS is C.CAPTION_ENCODERS
+    assert (text.PAD_ID, text.OOV_ID) == (text_numpy.PAD_ID, text_numpy.OOV_ID) == (C.PAD_ID, C.OOV_ID) == (0, 1)
+    with pytest.raises(ValueError, match=r"conditioning must be one of \('align', 'mean'\)"):
+        AlignDRAW(vocab_size=5, conditioning="sum")
