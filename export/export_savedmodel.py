@@ -21,7 +21,7 @@ batch-major with a dynamic batch dimension:
   pair always gets the same score.
 * `sharpened` (only when the run has a sharpener, `t2i sharpen train`): the
   inputs of `serving_default` -> `images` (uint8, the sample after the
-  sharpening network of spec section 7, computed in the graph from the same
+  sharpening network of docs/model.md §14, computed in the graph from the same
   sample as `serving_default`), `alignments`.
 
 Captions are tokenised inside the graph by the same `CaptionTokenizer` as
@@ -171,6 +171,26 @@ def build_archive(config, model, sharpener=None):
     return archive, tokenizer
 
 
+def warmup_captions(config) -> list[str]:
+    """Captions for the warmup requests, from the run itself (whatever its dataset).
+
+    The first phrasing of the run's first held-out composition, if it has
+    any (MNIST with captions), and a caption of the longest length the model
+    takes made of its vocabulary's words in order (for COCO the most frequent
+    first), so that warmup traces the largest input shape with words the
+    model knows.
+    """
+    from t2i.data.mnist_captions import captions_for, parse_composition
+
+    held = [captions_for(parse_composition(c))[0] for c in config.data.held_out[:1]]
+    words = list(config.text.vocabulary)
+    if not words:
+        raise T2IError("the run's config has no vocabulary (text.vocabulary); cannot export it")
+    length = config.text.max_caption_length
+    longest = " ".join(words[i % len(words)] for i in range(length))
+    return held + [longest]
+
+
 def warmup_requests(model_name: str, captions: list[str]) -> list[bytes]:
     """Serialized PredictionLog records for `assets.extra/tf_serving_warmup_requests`."""
     import tensorflow as tf
@@ -208,8 +228,6 @@ def export_loaded(config, model, out, version: int | None = None, model_name: st
     """
     import tensorflow as tf
 
-    from t2i.data.mnist_captions import captions_for, parse_composition
-
     base = Path(out)
     if base.exists() and not base.is_dir():
         raise T2IError(f"--out {base} exists and is not a directory")
@@ -237,10 +255,8 @@ def export_loaded(config, model, out, version: int | None = None, model_name: st
         (assets / "held_out.txt").write_text("".join(f"{c}\n" for c in config.data.held_out))
         extra = export_dir / "assets.extra"
         extra.mkdir()
-        held = [captions_for(parse_composition(c))[0] for c in config.data.held_out[:1]]
-        captions = ["the digit 7 is on the left of the digit 1 ."] + held
         with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
-            for record in warmup_requests(model_name, captions):
+            for record in warmup_requests(model_name, warmup_captions(config)):
                 writer.write(record)
         os.rename(export_dir, target)  # atomic on one filesystem
     finally:

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export.export_savedmodel import ALLOWED_CUSTOM_OPS, WARMUP_FILE, export_model
+from export.export_savedmodel import ALLOWED_CUSTOM_OPS, WARMUP_FILE, export_model, warmup_captions
 from t2i import config as C
 from t2i import run as run_lib
 from t2i.errors import T2IError
 from t2i.text import CaptionTokenizer
-from tests.runs import VISIBLE, train_tiny_run
+from tests.runs import copy_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAPTIONS = ["the digit 7 is on the left of the digit 1 .", "The digit 3 is at the TOP of the digit 8.",
@@ -23,9 +23,9 @@ CAPTIONS = ["the digit 7 is on the left of the digit 1 .", "The digit 3 is at th
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(visible_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    run_dir = train_tiny_run(root / "run", VISIBLE)
+    run_dir = copy_run(visible_run, root / "run")
     path = export_model(run_dir, root / "models" / "t2i")
     return run_dir, path
 
@@ -68,6 +68,20 @@ def test_layout_assets_and_warmup(exported):
         assert request.model_spec.signature_name == "serving_default"
         assert set(request.inputs) == {"captions", "seed"}
         assert tf.make_ndarray(request.inputs["captions"]).shape == tf.make_ndarray(request.inputs["seed"]).shape
+    sent = [c.decode() for c in tf.make_ndarray(prediction_log_pb2.PredictionLog.FromString(
+        records[-1].numpy()).predict_log.request.inputs["captions"])]
+    assert sent == warmup_captions(config)
+
+
+def test_warmup_captions_come_from_the_run_not_from_mnist():
+    coco = C.coco_32().override({"text.vocabulary": ("a", "cat", "on", "mat"), "text.max_caption_length": 6})
+    assert warmup_captions(coco) == ["a cat on mat a cat"]
+    mnist = C.tiny().override({"data.held_out": ("2 left of 9",)})
+    held, longest = warmup_captions(mnist)
+    assert held == "the digit 2 is on the left of the digit 9 ."
+    assert longest.split() == list(mnist.text.vocabulary)[:mnist.text.max_caption_length]
+    with pytest.raises(T2IError, match="no vocabulary"):
+        warmup_captions(C.coco_32())
 
 
 def test_signatures_names_dtypes_and_batch_major_shapes(exported):
