@@ -43,6 +43,22 @@ def resolve_run(run_dir) -> Path:
     return Path(run_dir)
 
 
+def run_label(run_dir) -> str:
+    """How reports name a run: the path as the user gave it; the shipped model by its place in the package.
+
+    Never an absolute path of the machine that made the report (the shipped
+    model is found by an absolute path, so it gets "t2i/pretrained/mnist_captions").
+    """
+    path = Path(run_dir)
+    try:
+        shipped = path.resolve() == PRETRAINED.resolve()
+    except OSError:
+        shipped = False
+    if shipped:
+        return PRETRAINED.relative_to(PRETRAINED.parents[2]).as_posix()
+    return str(run_dir)
+
+
 def is_packed(run_dir) -> bool:
     return (Path(run_dir) / PACKED_WEIGHTS).is_file()
 

@@ -144,7 +144,7 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     n = len(captions)
     tokens = tokenizer.encode(captions)
 
-    report = {"run": str(run_dir), "checkpoint": checkpoint, "dataset": config.data.dataset, "examples": n,
+    report = {"run": run_lib.run_label(run_dir), "checkpoint": checkpoint, "dataset": config.data.dataset, "examples": n,
               "held_out_examples": int(held.sum()), "held_out": list(config.data.held_out)}
     # Bounds (nats per image; the paper reports log-likelihood bounds as negatives).
     w1 = metrics.log_weights(model, images, tokens, 1, seed=seed)
@@ -187,7 +187,7 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     report["ssi"] = {"captions": c, "samples": samples, "mean": mean, "std": std,
                      "diversity": metrics.sample_diversity(drawn)}
 
-    # Retrieval (spec 10): rank each query's true image among it and its nearest
+    # Retrieval (docs/model.md §13): rank each query's true image among it and its nearest
     # neighbours by log p(x|y) - log p(x|ybar), ybar the mean training word state.
     if retrieval_queries > 0:
         if candidates > n:

@@ -1,15 +1,16 @@
 """Run directories, packed runs and the shipped pretrained model."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from t2i import cli
+from t2i_cli import commands as cli
 from t2i import run as run_lib
 from t2i.errors import T2IError
 from t2i.text import CaptionTokenizer
-from tests.runs import VISIBLE, train_tiny_run
+from tests.runs import copy_run
 
 # Issue 4: the shipped model holds out exactly these (both phrasings of each).
 HELD_OUT = ["2 left of 9", "6 left of 3", "6 above 2", "2 above 4",
@@ -17,8 +18,8 @@ HELD_OUT = ["2 left of 9", "6 left of 3", "6 above 2", "2 above 4",
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    return train_tiny_run(tmp_path_factory.mktemp("run") / "r", VISIBLE)
+def tiny_run(visible_run, tmp_path_factory):
+    return copy_run(visible_run, tmp_path_factory.mktemp("run") / "r")
 
 
 def test_packed_run_generates_what_the_full_run_does(tiny_run, tmp_path):
@@ -89,3 +90,10 @@ def test_pack_command(tiny_run, tmp_path, capsys):
     assert run_lib.is_packed(tmp_path / "p")
     assert run_lib.main(["pack", str(tmp_path / "nothing"), str(tmp_path / "q")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_reports_name_runs_as_given_and_the_shipped_one_by_its_package_path(tmp_path):
+    assert run_lib.run_label("runs/mnist") == "runs/mnist"
+    assert run_lib.run_label(tmp_path / "r") == str(tmp_path / "r")
+    label = run_lib.run_label(run_lib.resolve_run(None))
+    assert label == "t2i/pretrained/mnist_captions" and not Path(label).is_absolute()

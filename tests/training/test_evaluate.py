@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from t2i_cli.commands import main
-from tests.runs import train_tiny_run
+from tests.runs import copy_run
 from training.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return train_tiny_run(tmp_path_factory.mktemp("eval") / "run", {"data.test_examples": 64})
+def run_dir(plain_run, tmp_path_factory):
+    return copy_run(plain_run, tmp_path_factory.mktemp("eval") / "run")  # 64 test composites
 
 
 def test_report(run_dir, tmp_path):
@@ -19,7 +19,7 @@ def test_report(run_dir, tmp_path):
                       probe_temperatures=(0.0,))
     saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(report))
-    assert report["examples"] == 64
+    assert report["examples"] == 64 and report["run"] == str(run_dir)  # the path as given
     lb = report["lower_bound"]["all"]
     assert lb < 0 and np.isfinite(lb)
     iw = report["importance_weighted_bound"]

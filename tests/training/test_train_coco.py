@@ -10,7 +10,7 @@ from export.export_savedmodel import export_model
 from serving import client
 from serving import model_config as mc
 from serving import server as srv
-from t2i import cli
+from t2i_cli import commands as cli
 from t2i import run as run_lib
 from t2i.data.coco.synthetic import make_coco_fixture
 
