@@ -1,10 +1,31 @@
-"""Test setup: the repository root on sys.path, quiet TensorFlow logs."""
+"""Test setup: the repository root on sys.path, quiet TensorFlow logs, shared trained runs."""
 
 import os
 import sys
+
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+
+
+@pytest.fixture(scope="session")
+def plain_run(tmp_path_factory):
+    """The `tiny` preset trained one short epoch (default initialisation), once per session.
+
+    Read-only: a module that writes into a run takes `copy_run(plain_run, ...)`.
+    """
+    from tests.runs import SHARED_TEST_EXAMPLES, train_tiny_run
+
+    return train_tiny_run(tmp_path_factory.mktemp("shared") / "plain", SHARED_TEST_EXAMPLES)
+
+
+@pytest.fixture(scope="session")
+def visible_run(tmp_path_factory):
+    """As `plain_run`, with `tests.runs.VISIBLE` (seeds give visibly different images)."""
+    from tests.runs import SHARED_TEST_EXAMPLES, VISIBLE, train_tiny_run
+
+    return train_tiny_run(tmp_path_factory.mktemp("shared") / "visible", {**VISIBLE, **SHARED_TEST_EXAMPLES})

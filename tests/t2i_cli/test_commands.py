@@ -5,14 +5,14 @@ import pytest
 from PIL import Image
 
 from t2i_cli.commands import main
-from tests.runs import train_tiny_run
+from tests.runs import copy_run
 
 CAPTION = "the digit 7 is on the left of the digit 1 ."
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return train_tiny_run(tmp_path_factory.mktemp("runs") / "tiny")
+def run_dir(plain_run, tmp_path_factory):
+    return copy_run(plain_run, tmp_path_factory.mktemp("runs") / "tiny")
 
 
 def _error(capsys, argv):

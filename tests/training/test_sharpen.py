@@ -13,17 +13,17 @@ from t2i import sharpen as sh
 from t2i_cli.commands import main
 from t2i.text import CaptionTokenizer
 from t2i.visualize import to_uint8
-from tests.runs import VISIBLE, train_tiny_run
+from tests.runs import copy_run
 
 CAPTIONS = ["the digit 7 is on the left of the digit 1 .", "the digit 3 is at the top of the digit 8 ."]
 TINY = ["--generator-filters", "4", "4", "--discriminator-filters", "4"]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(visible_run, tmp_path_factory):
     """(a run with a sharpener trained by the CLI, the same run without one)."""
     root = tmp_path_factory.mktemp("sharpen")
-    run_dir = train_tiny_run(root / "run", {**VISIBLE, "data.test_examples": 16})
+    run_dir = copy_run(visible_run, root / "run")
     plain = root / "plain"
     shutil.copytree(run_dir, plain)
     assert main(["sharpen", "train", "--run", str(run_dir), "--steps", "3", "--batch-size", "4",
