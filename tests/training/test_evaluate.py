@@ -49,7 +49,8 @@ def test_report(run_dir, tmp_path):
 def test_cli_and_bad_arguments(run_dir, tmp_path, capsys):
     assert main(["evaluate", "--run", str(run_dir), "-o", str(tmp_path / "c"), "--examples", "16",
                  "--iw-examples", "2", "--ssi-captions", "2", "--samples", "2",
-                 "--retrieval-queries", "2", "--candidates", "4"]) == 0
+                 "--retrieval-queries", "2", "--candidates", "4",
+                 "--probe-samples", "0"]) == 0  # the probe is checked in test_report
     assert "lower bound" in capsys.readouterr().out
     assert main(["evaluate", "--run", str(run_dir), "-o", str(tmp_path / "d"), "--samples", "1"]) == 2
     assert "--samples >= 2" in capsys.readouterr().err

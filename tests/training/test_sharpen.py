@@ -100,8 +100,9 @@ def test_evaluate_reports_the_sharpened_bound(runs, tmp_path):
     from training.evaluate import evaluate
 
     run_dir, plain = runs
+    # No composition probe: 3 x 4,800 generated images that this test does not look at.
     kw = dict(examples=8, iw_examples=2, iw_k=(1,), ssi_captions=2, samples=2, retrieval_queries=0,
-              checkpoint="last")
+              checkpoint="last", probe_samples=0)
     report = evaluate(run_dir, tmp_path / "r", **kw)
     b = report["bound_sharpened"]
     assert np.isfinite(b["all"]) and b["epsilon"] == sh.BOUND_EPSILON
