@@ -297,7 +297,7 @@ def test_t2i_demo_command_serves_the_page_and_exits_zero_on_sigterm():
     while down == port:
         down = free_port()
     proc = subprocess.Popen(  # --server: no model to load; the page answers at once
-        [sys.executable, "-m", "t2i.cli", "demo", "--server", f"127.0.0.1:{down}",
+        [sys.executable, "-m", "t2i_cli", "demo", "--server", f"127.0.0.1:{down}",
          "--port", str(port)], cwd=root, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
