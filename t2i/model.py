@@ -283,11 +283,17 @@ class AlignDRAW(keras.Model):
 
         Each example's noise is `keras.random.normal((T, latent), seed=s)`; on
         the TensorFlow backend that is `tf.random.stateless_normal` with seed
-        [s, 0], which the exported serving graph reproduces exactly.
+        [s, 0], which the exported serving graph reproduces exactly. There all
+        seeds are drawn in one graph call (`_seed_noise_tf`, the same values
+        as one eager call per seed, 70 us a seed instead of 0.8 ms); other
+        backends draw seed by seed.
         """
+        seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
         shape = (self.num_steps, self.latent_dim)
+        if keras.backend.backend() == "tensorflow" and len(seeds):
+            return _seed_noise_tf(shape)(seeds)
         return np.stack([ops.convert_to_numpy(keras.random.normal(shape, seed=int(s)))
-                         for s in seeds]).astype("float32")
+                         for s in seeds]).reshape((len(seeds),) + shape).astype("float32")
 
     def generate(self, tokens, seeds, trace: bool = False, batch_size: int = 100,
                  temperature: float = 1.0) -> dict:
@@ -378,3 +384,31 @@ class AlignDRAW(keras.Model):
             canvas_init=self.canvas_init, init_stddev=self.init_stddev,
             caption_encoder=self.caption_direction, seed=self.seed)
         return config
+
+
+_SEED_NOISE_FUNCTIONS: dict = {}
+
+
+def _seed_noise_tf(shape):
+    """TensorFlow only: seeds (int64 [B]) -> NumPy noise [B, *shape] in one graph call.
+
+    Reproduces `keras.random.normal(shape, seed=int(s))` for every seed: Keras'
+    TensorFlow backend draws `tf.random.stateless_normal(shape, seed=[s', 0])`
+    with s' = s mod (2^31 - 2) as int32 (`keras...random._cast_seed`).
+    """
+    fn = _SEED_NOISE_FUNCTIONS.get(shape)
+    if fn is None:
+        import tensorflow as tf
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
+        def draw(seeds):
+            return tf.map_fn(
+                lambda s: tf.random.stateless_normal(shape, seed=tf.stack([s, tf.zeros_like(s)])),
+                seeds, fn_output_signature=tf.TensorSpec(shape, tf.float32), parallel_iterations=512)
+
+        def fn(seeds):
+            folded = np.mod(np.asarray(seeds, np.int64), np.int64(2 ** 31 - 2)).astype(np.int32)
+            return draw(tf.constant(folded)).numpy()
+
+        _SEED_NOISE_FUNCTIONS[shape] = fn
+    return fn

@@ -147,6 +147,19 @@ def test_noise_matches_tf_stateless_normal():
         np.testing.assert_array_equal(noise[i], ref.numpy())
 
 
+def test_batched_seed_noise_equals_one_eager_draw_per_seed():
+    # noise_for_seeds draws all seeds in one graph call; each row must be the
+    # eager keras.random.normal(seed=s), including seeds Keras folds (>= 2^31 - 2, < 0).
+    model = _model()
+    seeds = [0, 5, 2 ** 31 - 3, 2 ** 31 - 2, 2 ** 32 + 1, -1, -7]
+    noise = model.noise_for_seeds(seeds)
+    assert noise.shape == (len(seeds), model.num_steps, model.latent_dim) and noise.dtype == np.float32
+    for i, s in enumerate(seeds):
+        np.testing.assert_array_equal(
+            noise[i], _np(keras.random.normal((model.num_steps, model.latent_dim), seed=s)))
+    assert not np.array_equal(noise[0], noise[1])
+
+
 def test_mean_conditioning_uses_the_mean_word_state():
     model = _model(conditioning="mean")
     x = _batch()
