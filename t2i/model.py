@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from t2i.config import CONDITIONINGS
+from t2i.config import CONDITIONINGS, LOOPS
 from t2i.errors import check_temperature
 from t2i.layers import (CaptionAlignment, CaptionEncoder, DrawReadAttention, DrawWriteAttention,
                         LearnedPrior, LSTMCell, PosteriorHead)
@@ -62,6 +62,13 @@ class AlignDRAW(keras.Model):
             mean of the word states, the same vector at every step).
         caption_encoder: "bidirectional" (the paper's BiLSTM) or "forward"
             (one forward LSTM of 2 * caption_units; see `CaptionEncoder`).
+        loop: how the T steps are run: "unrolled" (a Python loop: T copies
+            of the step in the graph) or "while" (`keras.ops.fori_loop`: one
+            copy, traced and compiled T times faster; same values). `trace`
+            always unrolls.
+        loop_unroll: with loop "while", steps unrolled inside one loop
+            iteration (the largest divisor of T up to this): a trade between
+            tracing time and the loop's per-iteration overhead.
         canvas_init: initial value of the learned canvas c_0 (logits).
         init_stddev: N(0, s^2) weight initialisation.
         seed: seed of the training noise.
@@ -96,10 +103,15 @@ class AlignDRAW(keras.Model):
                  encoder_units: int = 300, decoder_units: int = 300, latent_dim: int = 150,
                  caption_units: int = 128, caption_embedding_dim: int = 0, align_units: int = 512,
                  conditioning: str = "align", canvas_init: float = -10.0, init_stddev: float = 0.01,
-                 caption_encoder: str = "bidirectional", seed: int | None = None, **kwargs):
+                 caption_encoder: str = "bidirectional", loop: str = "unrolled", loop_unroll: int = 1,
+                 seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
+        if loop not in LOOPS:
+            raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
+        if loop_unroll < 1:
+            raise ValueError(f"loop_unroll must be >= 1, got {loop_unroll}")
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         self.vocab_size = vocab_size
@@ -119,6 +131,8 @@ class AlignDRAW(keras.Model):
         self.canvas_init = canvas_init
         self.init_stddev = init_stddev
         self.caption_direction = caption_encoder
+        self.loop = loop
+        self.loop_unroll = loop_unroll
         self.seed = seed
 
         # === Layers ===
@@ -180,57 +194,117 @@ class AlignDRAW(keras.Model):
 
     # === Forward passes ===
     def _encode_caption(self, caption):
-        """caption: int tokens [B, L], or precomputed (word states [B, L, 2u], mask [B, L])."""
+        """caption: int tokens [B, L], or precomputed (word states [B, L, 2u], mask [B, L]).
+
+        Returns (context_of, L): context_of(h^gen_{t-1}) gives (s_t, alignment weights).
+        """
         if isinstance(caption, (tuple, list)):
             words, mask = caption
         else:
             words, mask = self.caption_encoder(caption)  # [B, L, 2u], [B, L]
+        length = ops.shape(words)[1]
         if self.conditioning == "align":
             projected = self.alignment.project_words(words)  # U h^lang, once per caption
-            return lambda h: self.alignment(words, h, mask, projected_words=projected)
+            return (lambda h: self.alignment(words, h, mask, projected_words=projected)), length
         context, weights = masked_mean(words, mask)
-        return lambda h: (context, weights)
+        return (lambda h: (context, weights)), length
 
     def _initial(self, batch, units_weight, units):
         return (ops.broadcast_to(units_weight, (batch, units)),
                 ops.zeros((batch, units), dtype=self.compute_dtype))
 
+    def _step(self, context_of, state, eps, images, last_step):
+        """One drawing step: state (h_enc, c_enc, h_dec, c_dec, canvas, mu_p, log_sigma_p) at
+        t-1 -> state at t, and (kl_t, log_ratio_t, alignment weights) (kl and log ratio None
+        without images). `last_step`: skip the prior for t + 1 (Python unrolling only)."""
+        h_enc, c_enc, h_dec, c_dec, canvas, mu_p, log_sigma_p = state
+        context, weights = context_of(h_dec)  # s_t from h^gen_{t-1}
+        kl = log_ratio = None
+        if images is not None:
+            error = images - ops.sigmoid(canvas)
+            glimpse = self.read_attention(images, error, h_dec)
+            h_enc, c_enc = self.encoder_cell(ops.concatenate([glimpse, h_dec], -1), h_enc, c_enc)
+            mu_q, log_sigma_q = self.posterior(h_enc)
+            z = mu_q + ops.exp(log_sigma_q) * eps
+            kl = gaussian_kl(mu_q, log_sigma_q, mu_p, log_sigma_p)
+            log_ratio = gaussian_log_ratio(eps, log_sigma_q, z, mu_p, log_sigma_p)
+        else:
+            z = mu_p + ops.exp(log_sigma_p) * eps
+        h_dec, c_dec = self.decoder_cell(ops.concatenate([z, context], -1), h_dec, c_dec)
+        if not last_step:
+            mu_p, log_sigma_p = self.prior(h_dec)
+        canvas = canvas + self.write_attention(h_dec)
+        return (h_enc, c_enc, h_dec, c_dec, canvas, mu_p, log_sigma_p), (kl, log_ratio, weights)
+
+    def _steps_per_iteration(self) -> int:
+        """The largest divisor of T that is at most `loop_unroll`."""
+        return max(k for k in range(1, min(self.loop_unroll, self.num_steps) + 1)
+                   if self.num_steps % k == 0)
+
     def _unroll(self, caption, noise, images=None, trace=False):
-        """Runs T steps: the inference path if `images` is given, else the prior."""
+        """Runs T steps: the inference path if `images` is given, else the prior.
+
+        With `loop` "while" (and no `trace`) the step is one `keras.ops.fori_loop`
+        body; "unrolled" puts T copies of it in the graph. Both compute the
+        same values (tested); the loop traces and compiles T times faster.
+        """
         batch = ops.shape(noise)[0]
-        context_of = self._encode_caption(caption)
+        context_of, length = self._encode_caption(caption)
         h_enc, c_enc = self._initial(batch, self.initial_encoder_state, self.encoder_units)
         h_dec, c_dec = self._initial(batch, self.initial_decoder_state, self.decoder_units)
         canvas = ops.broadcast_to(self.initial_canvas,
                                   (batch, self.image_height, self.image_width, self.channels))
         mu_p = ops.zeros((batch, self.latent_dim), dtype=self.compute_dtype)  # N(0, I) at t = 1
         log_sigma_p = ops.zeros_like(mu_p)
-        kls, log_ratios, alignments, canvases, states = [], [], [], [], []
-        for t in range(self.num_steps):
-            context, weights = context_of(h_dec)  # s_t from h^gen_{t-1}
-            eps = noise[:, t]
+        state = (h_enc, c_enc, h_dec, c_dec, canvas, mu_p, log_sigma_p)
+        T = self.num_steps
+        canvases, states = [], []
+        if self.loop == "while" and not trace:
+            noise_steps = ops.transpose(noise, (1, 0, 2))  # [T, B, latent]
+            steps = ops.arange(T)
+            per_step = (ops.zeros((batch, T), dtype=self.compute_dtype),) * (2 if images is not None else 0)
+            per_step += (ops.zeros((batch, T, length), dtype=self.compute_dtype),)
+
+            k = self._steps_per_iteration()
+
+            def body(i, carry):
+                state, outputs = carry
+                for j in range(k):  # k steps unrolled inside each iteration
+                    t = i * k + j
+                    state, results = self._step(context_of, state, noise_steps[t], images,
+                                                last_step=False)
+                    at_t = ops.equal(steps, t)
+                    results = [r for r in results if r is not None]
+                    outputs = tuple(
+                        ops.where(ops.reshape(at_t, (1, T) + (1,) * (len(acc.shape) - 2)),
+                                  ops.expand_dims(r, 1), acc)
+                        for r, acc in zip(results, outputs))
+                return state, outputs
+
+            state, outputs = ops.fori_loop(0, T // k, body, (state, per_step))
             if images is not None:
-                error = images - ops.sigmoid(canvas)
-                glimpse = self.read_attention(images, error, h_dec)
-                h_enc, c_enc = self.encoder_cell(ops.concatenate([glimpse, h_dec], -1), h_enc, c_enc)
-                mu_q, log_sigma_q = self.posterior(h_enc)
-                z = mu_q + ops.exp(log_sigma_q) * eps
-                kls.append(gaussian_kl(mu_q, log_sigma_q, mu_p, log_sigma_p))
-                log_ratios.append(gaussian_log_ratio(eps, log_sigma_q, z, mu_p, log_sigma_p))
+                kls, log_ratios, alignments = outputs
             else:
-                z = mu_p + ops.exp(log_sigma_p) * eps
-            h_dec, c_dec = self.decoder_cell(ops.concatenate([z, context], -1), h_dec, c_dec)
-            if t + 1 < self.num_steps:
-                mu_p, log_sigma_p = self.prior(h_dec)
-            canvas = canvas + self.write_attention(h_dec)
-            alignments.append(weights)
-            if trace:
-                canvases.append(canvas)
-                states.append(h_dec)
-        out = {"logits": canvas, "alignments": ops.stack(alignments, axis=1)}
+                (alignments,) = outputs
+        else:
+            kl_list, ratio_list, weight_list = [], [], []
+            for t in range(T):
+                state, (kl, log_ratio, weights) = self._step(context_of, state, noise[:, t], images,
+                                                             last_step=t + 1 == T)
+                kl_list.append(kl)
+                ratio_list.append(log_ratio)
+                weight_list.append(weights)
+                if trace:
+                    canvases.append(state[4])
+                    states.append(state[2])
+            alignments = ops.stack(weight_list, axis=1)
+            if images is not None:
+                kls, log_ratios = ops.stack(kl_list, axis=1), ops.stack(ratio_list, axis=1)
+        canvas = state[4]
+        out = {"logits": canvas, "alignments": alignments}
         if images is not None:
-            out["kl"] = ops.stack(kls, axis=1)
-            out["log_ratio"] = ops.stack(log_ratios, axis=1)
+            out["kl"] = kls
+            out["log_ratio"] = log_ratios
             out["reconstruction"] = bernoulli_nll(canvas, images)
         if trace:
             out["canvases"] = ops.stack(canvases, axis=1)
@@ -382,7 +456,8 @@ class AlignDRAW(keras.Model):
             caption_units=self.caption_units, caption_embedding_dim=self.caption_embedding_dim,
             align_units=self.align_units, conditioning=self.conditioning,
             canvas_init=self.canvas_init, init_stddev=self.init_stddev,
-            caption_encoder=self.caption_direction, seed=self.seed)
+            caption_encoder=self.caption_direction, loop=self.loop,
+            loop_unroll=self.loop_unroll, seed=self.seed)
         return config
 
 

@@ -28,7 +28,8 @@ import typing
 from t2i.errors import T2IError
 
 _SHORTCUTS = {"epochs": "train.epochs", "steps_per_epoch": "train.steps_per_epoch",
-              "batch_size": "train.batch_size", "coco_root": "data.coco_root"}
+              "batch_size": "train.batch_size", "coco_root": "data.coco_root",
+              "validation_examples": "data.validation_examples"}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="= --train.epochs")
     p.add_argument("--steps-per-epoch", type=int, help="= --train.steps_per_epoch")
     p.add_argument("--batch-size", type=int, help="= --train.batch_size")
+    p.add_argument("--validation-examples", type=int,
+                   help="= --data.validation_examples: composites validated every epoch (default "
+                        "10,000; a run with a shorter --steps-per-epoch validates a tenth of the "
+                        "examples it trains on, at least 1,000)")
     p.add_argument("--coco-root", help="= --data.coco_root: the COCO folder (annotations/, train2014/, val2014/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
@@ -181,6 +186,7 @@ def _train(args) -> int:
     else:
         config = ExperimentConfig.load(args.config) if args.config else get_preset(args.preset)
         config = config.override(overrides)
+        config = _short_run_validation(config, overrides)
         from training.distribute import is_chief_process
 
         # Only the chief owns the run directory; other workers share it.
@@ -198,6 +204,24 @@ def _train(args) -> int:
         print(f"\nt2i: interrupted; continue with: t2i train --out {args.out} --resume", file=sys.stderr)
         return 130
     return 0
+
+
+def _short_run_validation(config, overrides):
+    """A short epoch (--steps-per-epoch below the full epoch) validates a tenth of what it
+    trains on, at least 1,000 composites, unless the validation size was given."""
+    if "data.validation_examples" in overrides or "train.steps_per_epoch" not in overrides:
+        return config
+    if config.data.dataset != "mnist_captions":
+        return config
+    trained = config.train.steps_per_epoch * config.train.batch_size
+    if not 0 < trained < config.data.examples_per_epoch:
+        return config
+    size = min(config.data.validation_examples, max(1000, trained // 10))
+    if size != config.data.validation_examples:
+        print(f"t2i: short epochs: validating {size} composites per epoch "
+              "(--validation-examples to change)", file=sys.stderr)
+        config = config.override({"data.validation_examples": size})
+    return config
 
 
 def _generate(args) -> int:

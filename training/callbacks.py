@@ -98,3 +98,58 @@ class RestoreOnly(keras.callbacks.BackupAndRestore):
 
     def on_train_end(self, logs=None):
         pass
+
+
+def process_seconds() -> float:
+    """Seconds since this process started (Linux /proc; else since this module was imported)."""
+    try:
+        import os
+
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic() - _IMPORTED
+
+
+_IMPORTED = time.monotonic()
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds each epoch's wall time and training speed to the epoch logs (so to log.csv).
+
+    `epoch_time_s`: from the epoch's start to its end, validation included;
+    `train_images_per_s`: training examples of the epoch over the time from
+    its start to its last training step (validation and callbacks excluded).
+    Put it before the CSV logger. `report` receives one line when the first
+    training step is done, with the seconds since the process started.
+
+    Args:
+        batch_size: examples per training step.
+        report: callable taking a message (None: silent).
+    """
+
+    def __init__(self, batch_size: int, report=None):
+        super().__init__()
+        self.batch_size = batch_size
+        self.report = report
+        self.first_step_s: float | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = self._last_step = time.perf_counter()
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_step = time.perf_counter()
+        self._steps += 1
+        if self.first_step_s is None:
+            self.first_step_s = process_seconds()
+            if self.report is not None:
+                self.report(f"t2i: first training step done {self.first_step_s:.1f} s after start")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        train_s = self._last_step - self._start
+        logs["epoch_time_s"] = time.perf_counter() - self._start
+        logs["train_images_per_s"] = self._steps * self.batch_size / train_s if train_s > 0 else 0.0

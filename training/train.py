@@ -99,7 +99,7 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
 
     from t2i.data.datasets import open_datasets
     from t2i.model import AlignDRAW
-    from training.callbacks import RestoreOnly, SampleGrid, StopAfter, step_schedule
+    from training.callbacks import EpochTimer, RestoreOnly, SampleGrid, StopAfter, step_schedule
 
     run_dir = Path(run_dir)
     backup_dir = run_dir / "backup"
@@ -151,6 +151,8 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
     checkpoints.mkdir(exist_ok=True)
     seen, held = data.grid_captions
     callbacks = [
+        EpochTimer(t.batch_size, report=(lambda msg: print(msg, file=sys.stderr, flush=True))
+                   if dist.is_chief and verbose != 0 else None),
         keras.callbacks.LearningRateScheduler(step_schedule(t.learning_rate, t.lr_decay_epochs,
                                                             t.lr_decay_factor)),
         keras.callbacks.TerminateOnNaN(),

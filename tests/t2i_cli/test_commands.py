@@ -92,3 +92,24 @@ def test_malformed_data_file(tmp_path, capsys):
     err = _error(capsys, ["train", "--preset", "tiny", "--out", str(tmp_path / "r"),
                           "--data.mnist_source", str(bad)])
     assert "bad.npz" in err
+
+
+def test_short_epochs_validate_a_tenth_of_what_they_train(capsys):
+    from t2i_cli import commands as cli
+    from t2i.config import mnist_captions
+
+    def resolved(**overrides):
+        return cli._short_run_validation(mnist_captions().override(overrides), overrides)
+
+    # 40 steps of 100: 4,000 trained, so 1,000 validated (the floor); 90,000 trained: 9,000.
+    assert resolved(**{"train.steps_per_epoch": 40}).data.validation_examples == 1000
+    assert "validating 1000 composites" in capsys.readouterr().err
+    assert resolved(**{"train.steps_per_epoch": 95, "train.batch_size": 100}).data.validation_examples == 1000
+    small = resolved(**{"train.steps_per_epoch": 900, "train.batch_size": 100,
+                        "data.examples_per_epoch": 100000})
+    assert small.data.validation_examples == 9000
+    # Full epochs, and an explicit size, keep the protocol's 10,000.
+    assert resolved().data.validation_examples == 10000
+    assert resolved(**{"train.steps_per_epoch": 100}).data.validation_examples == 10000
+    assert resolved(**{"train.steps_per_epoch": 40,
+                       "data.validation_examples": 10000}).data.validation_examples == 10000

@@ -35,3 +35,28 @@ def test_stop_after_ends_before_the_budget(monkeypatch):
     assert _run(cb.StopAfter(45), [30] + [10] * 10, monkeypatch) == 1
     # A budget longer than the run never stops it.
     assert _run(cb.StopAfter(1000), [1] * 5, monkeypatch) == 5
+
+
+def test_epoch_timer_logs_wall_time_and_training_images_per_second(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(cb.time, "perf_counter", lambda: clock[0])
+    messages = []
+    timer = cb.EpochTimer(batch_size=50, report=messages.append)
+    for epoch in range(2):
+        timer.on_epoch_begin(epoch)
+        for _ in range(4):  # 4 steps of 50 images, 0.5 s each: 100 images/s
+            clock[0] += 0.5
+            timer.on_train_batch_end(0)
+        clock[0] += 3.0  # validation and callbacks: in the wall time, not in the rate
+        logs = {"loss": 1.0}
+        timer.on_epoch_end(epoch, logs)
+        assert logs["epoch_time_s"] == 5.0
+        assert logs["train_images_per_s"] == 100.0
+        assert logs["loss"] == 1.0
+    assert len(messages) == 1 and "first training step done" in messages[0]
+    assert 0 < timer.first_step_s < 1e7
+
+
+def test_process_seconds_counts_from_the_process_start():
+    s = cb.process_seconds()
+    assert 0 < s < 24 * 3600

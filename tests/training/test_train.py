@@ -63,7 +63,12 @@ def test_run_directory_contents(tmp_path):
     for name in ("checkpoints/last.weights.h5", "checkpoints/best.weights.h5", "samples/epoch-0001.png",
                  "samples/epoch-0002.png", "backup/training_metadata.json"):
         assert (run_dir / name).is_file(), name
-    assert [r["epoch"] for r in _rows(run_dir)] == ["0", "1"]
+    rows = _rows(run_dir)
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    # Each epoch's wall time and training speed (4 steps of 8 images each).
+    for r in rows:
+        assert float(r["epoch_time_s"]) > 0 and float(r["train_images_per_s"]) > 0
+        assert float(r["train_images_per_s"]) >= 32 / float(r["epoch_time_s"])
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     config, model = run_lib.load_model(run_dir)
     assert config == saved and model.num_steps == 3
