@@ -34,7 +34,7 @@ def read_captions_file(path) -> list[str]:
 def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: int = 0,
                    gif: bool = False, alignment: bool = False, checkpoint: str = "last",
                    warn=lambda msg: print(msg, file=sys.stderr), sharpen: bool = False,
-                   temperature: float = 1.0) -> list[Path]:
+                   temperature: float = 1.0, loop: str | None = None) -> list[Path]:
     """Generates images for `captions` and writes them; returns the written paths.
 
     `out` ending in `.npz`: one sample per caption (seeds seed, seed+1, ...),
@@ -44,7 +44,9 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     `<out>-alignment[-i].png` (word attention per step for the first sample of
     each caption). `sharpen` passes the images (not the gif's canvases) through
     the run's sharpener (`t2i.sharpen`; a `T2IError` if it has none).
-    `temperature` scales the prior's noise (`AlignDRAW.generate`).
+    `temperature` scales the prior's noise (`AlignDRAW.generate`). `loop`
+    overrides the run's `model.loop` ("while" starts much sooner; an
+    "unrolled" run's images can then differ in the last bit, see BENCHMARKS.md).
     """
     from t2i import run as run_lib
     from t2i import visualize
@@ -56,7 +58,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     check_temperature(temperature, "--temperature")
     if out.suffix.lower() not in (".png", ".npz"):
         raise T2IError(f"output {out} must end in .png or .npz")
-    config, model = run_lib.load_model(run_dir, checkpoint)
+    config, model = run_lib.load_model(run_dir, checkpoint, loop=loop)
     sharpener = _sharpener_of(run_dir, model) if sharpen else None
     tokenizer = CaptionTokenizer(config.text)
     tokens = tokenizer.encode(captions)

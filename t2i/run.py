@@ -84,11 +84,12 @@ def load_run_info(run_dir) -> dict:
     return json.loads(path.read_text())
 
 
-def load_model(run_dir=None, which: str = "last"):
+def load_model(run_dir=None, which: str = "last", loop: str | None = None):
     """(config, model with the checkpoint's weights) of a run directory.
 
     `run_dir` None or "pretrained" is the shipped model; a packed run has one
-    set of weights, so `which` does not apply to it.
+    set of weights, so `which` does not apply to it. `loop` overrides the
+    config's `model.loop` (same weights; see `ModelConfig.loop`).
     """
     from t2i.model import AlignDRAW
 
@@ -96,6 +97,8 @@ def load_model(run_dir=None, which: str = "last"):
     if which not in CHECKPOINTS:
         raise T2IError(f"checkpoint must be one of {CHECKPOINTS}, got {which!r}")
     config = load_run_config(run_dir)
+    if loop is not None:
+        config = config.override({"model.loop": loop})
     if is_packed(run_dir):
         model = AlignDRAW.from_config_dataclass(config)
         load_packed_weights(model, run_dir / PACKED_WEIGHTS)

@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="scale of the prior's noise: 1 samples the model (default), 0 draws the "
                         "prior means, between trades diversity for fidelity")
     g.add_argument("--checkpoint", default="last", choices=("last", "best"))
+    g.add_argument("--loop", choices=("unrolled", "while"),
+                   help="override the run's model.loop: 'while' traces in a fraction of the time "
+                        "(the shipped model is 'unrolled'; with 'while' a few pixels can differ by one level)")
     g.add_argument("--sharpen", action="store_true",
                    help="sharpen the images with the run's sharpener (see `t2i sharpen train`)")
 
@@ -234,7 +237,7 @@ def _generate(args) -> int:
         raise T2IError("give captions as arguments or with --captions-file")
     for path in generate_files(_run(args.run), captions, args.out, samples=args.samples, seed=args.seed,
                                gif=args.gif, alignment=args.alignment, checkpoint=args.checkpoint,
-                               sharpen=args.sharpen, temperature=args.temperature):
+                               sharpen=args.sharpen, temperature=args.temperature, loop=args.loop):
         print(path)
     return 0
 

@@ -64,6 +64,21 @@ def test_shipped_model_loads_and_generates():
     assert 0.01 < images.mean() < 0.5  # ink on a dark canvas, not blank or saturated
 
 
+def test_shipped_model_keeps_the_unrolled_loop_and_the_while_loop_draws_the_same():
+    # Its config predates model.loop, so it runs the graph its reference images came from.
+    config, model = run_lib.load_model(None)
+    assert config.model.loop == "unrolled" and model.loop == "unrolled"
+    fast_config, fast = run_lib.load_model(None, loop="while")
+    assert fast_config.model.loop == "while" and fast.loop == "while"
+    tokens = CaptionTokenizer(config.text).encode(["the digit 3 is at the top of the digit 1 .",
+                                                   "the digit 4 is at the top left of the image ."])
+    a = model.generate(tokens, [0, 1])["images"]
+    b = fast.generate(tokens, [0, 1])["images"]
+    np.testing.assert_allclose(b, a, atol=1e-5)
+    with pytest.raises(T2IError, match="model.loop must be one of"):
+        run_lib.load_model(None, loop="scan")
+
+
 def test_generate_without_run_uses_the_shipped_model(tmp_path, capsys):
     out = tmp_path / "x.npz"
     assert cli.main(["generate", "the digit 7 is on the left of the digit 1 .", "-o", str(out)]) == 0
