@@ -356,7 +356,11 @@ class ExperimentConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "ExperimentConfig":
-        return dataclass_from_json(cls, text)
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError:
+            return dataclass_from_json(cls, text)  # raises its error
+        return cls.from_dict(d)  # the rule for configs older than model.loop
 
     def save(self, path) -> None:
         with open(path, "w") as f:

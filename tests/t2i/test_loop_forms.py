@@ -85,6 +85,8 @@ def test_loop_config_fields_round_trip_and_legacy_configs_unroll(tmp_path):
     del legacy["model"]["loop"], legacy["model"]["loop_unroll"]
     old = C.ExperimentConfig.from_dict(legacy)
     assert (old.model.loop, old.model.loop_unroll) == ("unrolled", 1)
+    (tmp_path / "old.json").write_text(json.dumps(legacy))
+    assert C.ExperimentConfig.load(tmp_path / "old.json") == old
     model = AlignDRAW.from_config_dataclass(C.tiny().override({"model.loop": "while", "model.loop_unroll": 2}))
     assert AlignDRAW.from_config(model.get_config()).get_config() == model.get_config()
     with pytest.raises(C.T2IError, match="model.loop must be one of"):
