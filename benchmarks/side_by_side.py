@@ -82,7 +82,7 @@ def t2i_env() -> dict:
 def t2i_train(tmp: Path, steps: int, epochs: int, extra=()) -> dict:
     out = tmp / f"run-{time.time_ns()}"
     before = load()
-    proc, wall = run([sys.executable, "-m", "t2i.cli", "train", "--preset", "mnist_captions",
+    proc, wall = run([sys.executable, "-m", "t2i_cli", "train", "--preset", "mnist_captions",
                       "--out", str(out), "--epochs", str(epochs), "--steps-per-epoch", str(steps),
                       "--data.mnist_source", "bundled", "--train.sample_every", "0", "--quiet",
                       *extra], env=t2i_env())
@@ -98,7 +98,7 @@ def t2i_generate(tmp: Path, captions: int) -> dict:
     path = tmp / "captions.txt"
     path.write_text("\n".join(CAPTION.format(i % 10, (i * 7) % 10) for i in range(captions)) + "\n")
     before = load()
-    _, wall = run([sys.executable, "-m", "t2i.cli", "generate", "--captions-file", str(path),
+    _, wall = run([sys.executable, "-m", "t2i_cli", "generate", "--captions-file", str(path),
                    "-o", str(tmp / "out.npz")], env=t2i_env())
     return {"captions": captions, "wall_s": wall, "images_per_s": captions / wall,
             "load_before": before, "load_after": load()}
@@ -106,7 +106,7 @@ def t2i_generate(tmp: Path, captions: int) -> dict:
 
 def t2i_generate_one(tmp: Path) -> dict:
     before = load()
-    _, wall = run([sys.executable, "-m", "t2i.cli", "generate", CAPTION.format(7, 1), "-o",
+    _, wall = run([sys.executable, "-m", "t2i_cli", "generate", CAPTION.format(7, 1), "-o",
                    str(tmp / "one.png")], env=t2i_env())
     return {"wall_s": wall, "load_before": before, "load_after": load()}
 
