@@ -11,6 +11,8 @@ Named presets:
 * `mnist_captions`: the paper's MNIST-with-captions model (60x60x1, T=32,
   8x8 read/write grids, 300-unit inference and generator LSTMs, 150-d latent,
   2x128 caption BiLSTM, 512-d alignment, batch 100, RMSProp 1e-3).
+* `mnist_captions_compose`: `mnist_captions` with named departures for
+  novel compositions (`COMPOSE_DEPARTURES`).
 * `coco_32`: the paper's Microsoft COCO model (32x32x3, grids 9, LSTMs 550,
   latent 275).
 * `tiny`: a few units and T=3, for tests and smoke runs.
@@ -220,6 +222,14 @@ class DataConfig:
         bucketing: group training batches by exact caption length (the
             original code's homogeneous batches); False: plain shuffled
             batches, padded to the longest caption of the batch.
+        augment_rotation, augment_scale, augment_shift, augment_elastic_alpha,
+            augment_elastic_sigma: MNIST training digits are warped afresh
+            each time they are pasted (`t2i.data.augment`, a departure from
+            the paper): rotation up to this many degrees, scaling by up to
+            this fraction, shift up to this many pixels per axis, elastic
+            distortion of this many pixels smoothed over sigma pixels. All
+            zero (the default, the paper's protocol): no augmentation.
+            Validation and test digits are never warped.
     """
 
     dataset: str = "mnist_captions"
@@ -247,6 +257,11 @@ class DataConfig:
     min_caption_length: int = 7
     max_train_caption_length: int = 30
     bucketing: bool = True
+    augment_rotation: float = 0.0
+    augment_scale: float = 0.0
+    augment_shift: float = 0.0
+    augment_elastic_alpha: float = 0.0
+    augment_elastic_sigma: float = 4.0
 
     def __post_init__(self):
         _require(self.dataset in DATASETS,
@@ -264,6 +279,11 @@ class DataConfig:
         _require(self.max_train_caption_length > self.min_caption_length,
                  f"data.max_train_caption_length ({self.max_train_caption_length}) must be greater "
                  f"than data.min_caption_length ({self.min_caption_length})")
+        _require(0.0 <= self.augment_rotation <= 180.0, "data.augment_rotation must be in [0, 180] degrees")
+        _require(0.0 <= self.augment_scale < 1.0, "data.augment_scale must be in [0, 1)")
+        _require(self.augment_shift >= 0.0 and self.augment_elastic_alpha >= 0.0,
+                 "data.augment_shift and data.augment_elastic_alpha must be >= 0")
+        _require(self.augment_elastic_sigma > 0.0, "data.augment_elastic_sigma must be > 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -481,6 +501,28 @@ def mnist_captions() -> ExperimentConfig:
     return ExperimentConfig(name="mnist_captions")
 
 
+# Departures from the paper for novel compositions (issue 14): each is a named field whose
+# default is the paper's value; `mnist_captions_compose` combines the chosen ones.
+COMPOSE_DEPARTURES: dict[str, Any] = {
+    "model.caption_encoder": "forward",
+    "data.augment_rotation": 10.0,
+    "data.augment_scale": 0.1,
+    "data.augment_shift": 1.0,
+    "data.augment_elastic_alpha": 30.0,
+    "data.augment_elastic_sigma": 4.0,
+}
+
+
+def mnist_captions_compose() -> ExperimentConfig:
+    """The MNIST model with the departures chosen for held-out compositions.
+
+    `mnist_captions` with `COMPOSE_DEPARTURES`: the forward caption encoder
+    (the shipped model's) and augmented training digits (`t2i.data.augment`).
+    BENCHMARKS.md ("Novel compositions at temperature 1") measures them.
+    """
+    return dataclasses.replace(mnist_captions().override(COMPOSE_DEPARTURES), name="mnist_captions_compose")
+
+
 def coco_32() -> ExperimentConfig:
     """The paper's 32x32 Microsoft COCO configuration.
 
@@ -515,6 +557,7 @@ def tiny() -> ExperimentConfig:
 
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "mnist_captions": mnist_captions,
+    "mnist_captions_compose": mnist_captions_compose,
     "coco_32": coco_32,
     "tiny": tiny,
 }

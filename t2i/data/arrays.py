@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from t2i.config import ExperimentConfig
+from t2i.data.augment import DigitAugmentation
 from t2i.data.datasets import Datasets, TestExamples
 from t2i.data.mnist import load_mnist, split_validation
 from t2i.data.mnist_captions import (CompositeSampler, Composites, all_compositions, captions_for,
@@ -33,6 +34,9 @@ from t2i.errors import T2IError
 # a training epoch's `default_rng([seed, e])`.
 _VALIDATION_KEY = 1
 _TEST_KEY = 2
+# The digit warps of training epoch e come from default_rng([seed, e, _AUGMENT_KEY]),
+# a stream of their own: augmentation leaves the composites' layouts and digits unchanged.
+_AUGMENT_KEY = 3
 
 
 def held_out_compositions(config: ExperimentConfig) -> tuple[str, ...]:
@@ -59,6 +63,8 @@ class MnistCaptionsData:
         validation: uint8 validation composites, drawn once.
         test: uint8 test composites from MNIST test digits, drawn once.
         steps_per_epoch, batch_size, seed: the epoch structure.
+        augmentation: the training digits' warp (`t2i.data.augment`), or
+            None (the paper's protocol).
     """
 
     held_out: tuple[str, ...]
@@ -69,12 +75,22 @@ class MnistCaptionsData:
     steps_per_epoch: int
     batch_size: int
     seed: int
+    augmentation: DigitAugmentation | None = None
 
     def epoch(self, epoch: int) -> Composites:
-        """Data epoch `epoch`: uint8 composites drawn with `default_rng([seed, epoch])`."""
+        """Data epoch `epoch`: uint8 composites drawn with `default_rng([seed, epoch])`.
+
+        With an augmentation, each pasted digit is warped with parameters from
+        `default_rng([seed, epoch, 3])`; the layouts, digits and captions stay
+        those of the unaugmented epoch.
+        """
         rng = np.random.default_rng([self.seed, int(epoch)])
+        transform = None
+        if self.augmentation is not None and self.augmentation.active:
+            warp_rng = np.random.default_rng([self.seed, int(epoch), _AUGMENT_KEY])
+            transform = lambda digits: self.augmentation(digits, warp_rng)  # noqa: E731
         return self.train_sampler.sample(self.steps_per_epoch * self.batch_size, rng,
-                                         which="seen", dtype="uint8")
+                                         which="seen", dtype="uint8", digit_transform=transform)
 
 
 def prepare_mnist_captions(config: ExperimentConfig) -> MnistCaptionsData:
@@ -103,7 +119,8 @@ def prepare_mnist_captions(config: ExperimentConfig) -> MnistCaptionsData:
     return MnistCaptionsData(
         held_out=held_out, mnist_source=digits.source,
         train_sampler=CompositeSampler(x_tr, y_tr, held_out), validation=val, test=test,
-        steps_per_epoch=steps_per_epoch, batch_size=batch_size, seed=data.seed)
+        steps_per_epoch=steps_per_epoch, batch_size=batch_size, seed=data.seed,
+        augmentation=DigitAugmentation.from_config(data))
 
 
 def to_float(images: np.ndarray) -> np.ndarray:

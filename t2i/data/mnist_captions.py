@@ -322,7 +322,7 @@ class CompositeSampler:
         return bool(self._held_table[parse_composition(composition).index])
 
     def sample(self, n: int, rng: np.random.Generator, which: str = "seen",
-               dtype: str = "float32") -> Composites:
+               dtype: str = "float32", digit_transform=None) -> Composites:
         """Draws `n` composites; see the class docstring for `which`.
 
         Args:
@@ -330,6 +330,11 @@ class CompositeSampler:
             rng: a `np.random.Generator`; the result depends only on its state.
             which: "seen", "held_out" or "all".
             dtype: "float32" (images in [0, 1]) or "uint8" (0..255).
+            digit_transform: optional callable uint8 [m, 28, 28] -> uint8
+                [m, 28, 28] applied to the digits just before pasting (first
+                all a digits, then the b digits of pair types), e.g. a
+                `t2i.data.augment.DigitAugmentation` bound to its own
+                generator; it does not touch `rng`.
 
         Returns:
             `Composites` with images [n, 60, 60, 1].
@@ -346,7 +351,7 @@ class CompositeSampler:
             d = self._draw_held_out(n, rng)
         else:
             raise T2IError(f"which must be 'seen', 'held_out' or 'all', got {which!r}")
-        images = self._paste(d)
+        images = self._paste(d, digit_transform)
         if dtype == "float32":
             images = images.astype(np.float32)
             np.divide(images, np.float32(255.0), out=images)
@@ -427,8 +432,9 @@ class CompositeSampler:
         return d
 
     # --- pasting ------------------------------------------------------------------
-    def _paste(self, d: dict) -> np.ndarray:
+    def _paste(self, d: dict, digit_transform=None) -> np.ndarray:
         """uint8 [n, 60, 60]: digit a pasted first, then digit b for pair types."""
+        transform = digit_transform or (lambda x: x)
         n = len(d["types"])
         canvas = np.zeros((n, CANVAS_SIZE, CANVAS_SIZE), np.uint8)
         if n == 0:
@@ -436,9 +442,9 @@ class CompositeSampler:
         span = np.arange(DIGIT_SIZE)
         rows = np.arange(n)[:, None, None]
         canvas[rows, (d["ra"][:, None] + span)[:, :, None], (d["ca"][:, None] + span)[:, None, :]] = \
-            self.digits[d["i"]]
+            transform(self.digits[d["i"]])
         pair = np.flatnonzero(d["types"] < 4)
         if len(pair):
             canvas[pair[:, None, None], (d["rb"][pair, None] + span)[:, :, None],
-                   (d["cb"][pair, None] + span)[:, None, :]] = self.digits[d["j"][pair]]
+                   (d["cb"][pair, None] + span)[:, None, :]] = transform(self.digits[d["j"][pair]])
         return canvas
