@@ -86,6 +86,10 @@ class ModelConfig:
             loop iteration (the largest divisor of num_steps up to this
             value): fewer iterations run faster, more unrolled steps trace
             slower.
+        caption_dropout: probability that a training example's caption is
+            replaced by a learned null caption (a departure from the paper,
+            for classifier-free guidance: `t2i generate --guidance`); 0, the
+            paper: never.
     """
 
     image_height: int = 60
@@ -106,6 +110,7 @@ class ModelConfig:
     caption_encoder: str = "bidirectional"
     loop: str = "while"
     loop_unroll: int = 1
+    caption_dropout: float = 0.0
 
     def __post_init__(self):
         for name in ("image_height", "image_width", "num_steps", "encoder_units",
@@ -122,6 +127,8 @@ class ModelConfig:
                  f"model.caption_encoder must be one of {CAPTION_ENCODERS}, got {self.caption_encoder!r}")
         _require(self.loop in LOOPS, f"model.loop must be one of {LOOPS}, got {self.loop!r}")
         _require(self.loop_unroll >= 1, f"model.loop_unroll must be >= 1, got {self.loop_unroll}")
+        _require(0.0 <= self.caption_dropout < 1.0,
+                 f"model.caption_dropout must be in [0, 1), got {self.caption_dropout}")
 
 
 # Word ids of every tokenizer (t2i.text, t2i.text_numpy): padding, out of

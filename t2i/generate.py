@@ -34,7 +34,8 @@ def read_captions_file(path) -> list[str]:
 def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: int = 0,
                    gif: bool = False, alignment: bool = False, checkpoint: str = "last",
                    warn=lambda msg: print(msg, file=sys.stderr), sharpen: bool = False,
-                   temperature: float = 1.0, loop: str | None = None) -> list[Path]:
+                   temperature: float = 1.0, loop: str | None = None,
+                   guidance: float = 1.0) -> list[Path]:
     """Generates images for `captions` and writes them; returns the written paths.
 
     `out` ending in `.npz`: one sample per caption (seeds seed, seed+1, ...),
@@ -47,6 +48,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     `temperature` scales the prior's noise (`AlignDRAW.generate`). `loop`
     overrides the run's `model.loop` ("while" starts much sooner; an
     "unrolled" run's images can then differ in the last bit, see BENCHMARKS.md).
+    `guidance` sets the classifier-free guidance scale (1: none).
     """
     from t2i import run as run_lib
     from t2i import visualize
@@ -70,7 +72,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
 
     if out.suffix.lower() == ".npz":
         seeds = seed + np.arange(len(captions))
-        result = model.generate(tokens, seeds, temperature=temperature)
+        result = model.generate(tokens, seeds, temperature=temperature, guidance=guidance)
         if sharpener is not None:
             result["images"] = _sharpened(model, sharpener, tokens, result["images"])
         np.savez_compressed(out, images=visualize.to_uint8(result["images"]),
@@ -79,7 +81,8 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
 
     reps = np.repeat(tokens, samples, axis=0)
     seeds = np.tile(seed + np.arange(samples), len(captions))
-    result = model.generate(reps, seeds, trace=gif or alignment, temperature=temperature)
+    result = model.generate(reps, seeds, trace=gif or alignment, temperature=temperature,
+                            guidance=guidance)
     images = result["images"]
     if sharpener is not None:
         images = _sharpened(model, sharpener, reps, images)

@@ -18,6 +18,7 @@ from t2i.errors import check_temperature
 from t2i.layers import (CaptionAlignment, CaptionEncoder, DrawReadAttention, DrawWriteAttention,
                         LearnedPrior, LSTMCell, PosteriorHead)
 from t2i.layers.alignment import masked_mean
+from t2i.layers.null_caption import NullCaption
 from t2i.losses import bernoulli_nll, gaussian_kl, gaussian_log_ratio
 from t2i.replicas import logs_for_reduction, replica_slice, scale_for_replicas
 
@@ -71,6 +72,9 @@ class AlignDRAW(keras.Model):
             tracing time and the loop's per-iteration overhead.
         canvas_init: initial value of the learned canvas c_0 (logits).
         init_stddev: N(0, s^2) weight initialisation.
+        caption_dropout: probability that training replaces an example's
+            caption by the learned null caption (`NullCaption`; 0, the paper:
+            never). Needed for guided sampling (`generate(guidance=...)`).
         seed: seed of the training noise.
 
     Call arguments:
@@ -81,7 +85,10 @@ class AlignDRAW(keras.Model):
             - no "images" but "noise" [B, T, latent]: generation from the
               prior (see `sample`), which is what `predict` runs.
             Instead of "tokens", "words" [B, L, 2u] and "word_mask" [B, L]
-            give precomputed word states (see `caption_states`).
+            give precomputed word states (see `caption_states`). Optional
+            "drop_caption" bool [B] replaces those captions by the null
+            caption; without it, training with `caption_dropout` draws it
+            (and returns it as "caption_dropped").
         trace: also return per-step canvases and generator states.
 
     Returns (inference path):
@@ -104,6 +111,7 @@ class AlignDRAW(keras.Model):
                  caption_units: int = 128, caption_embedding_dim: int = 0, align_units: int = 512,
                  conditioning: str = "align", canvas_init: float = -10.0, init_stddev: float = 0.01,
                  caption_encoder: str = "bidirectional", loop: str = "unrolled", loop_unroll: int = 1,
+                 caption_dropout: float = 0.0,
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if conditioning not in CONDITIONINGS:
@@ -114,6 +122,8 @@ class AlignDRAW(keras.Model):
             raise ValueError(f"loop_unroll must be >= 1, got {loop_unroll}")
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        if not 0.0 <= caption_dropout < 1.0:
+            raise ValueError(f"caption_dropout must be in [0, 1), got {caption_dropout}")
         self.vocab_size = vocab_size
         self.image_height = image_height
         self.image_width = image_width
@@ -133,6 +143,7 @@ class AlignDRAW(keras.Model):
         self.caption_direction = caption_encoder
         self.loop = loop
         self.loop_unroll = loop_unroll
+        self.caption_dropout = float(caption_dropout)
         self.seed = seed
 
         # === Layers ===
@@ -151,6 +162,9 @@ class AlignDRAW(keras.Model):
         self.posterior = PosteriorHead(latent_dim, init_stddev, name="posterior")
         self.prior = LearnedPrior(latent_dim, init_stddev, name="prior")
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        # Only models trained with caption dropout have (and save) a null caption.
+        self.null_caption = (NullCaption(2 * caption_units, name="null_caption")
+                             if self.caption_dropout > 0 else None)
 
         # === Metrics (the loss itself is tracked by Keras) ===
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
@@ -182,6 +196,8 @@ class AlignDRAW(keras.Model):
         self.decoder_cell.build((None, self.latent_dim + words_dim))
         self.posterior.build((None, self.encoder_units))
         self.prior.build((None, self.decoder_units))
+        if self.null_caption is not None:
+            self.null_caption.build()
         # Learned initial states (docs/model.md §7); cell states start at 0.
         self.initial_encoder_state = self.add_weight(
             name="initial_encoder_state", shape=(self.encoder_units,), initializer="zeros")
@@ -193,7 +209,7 @@ class AlignDRAW(keras.Model):
         self.built = True
 
     # === Forward passes ===
-    def _encode_caption(self, caption):
+    def _encode_caption(self, caption, drop=None):
         """caption: int tokens [B, L], or precomputed (word states [B, L, 2u], mask [B, L]).
 
         Returns (context_of, L): context_of(h^gen_{t-1}) gives (s_t, alignment weights).
@@ -202,6 +218,10 @@ class AlignDRAW(keras.Model):
             words, mask = caption
         else:
             words, mask = self.caption_encoder(caption)  # [B, L, 2u], [B, L]
+        if drop is not None:
+            if self.null_caption is None:
+                raise ValueError("drop_caption needs a model built with caption_dropout > 0")
+            words, mask = self.null_caption(words, mask, drop)
         length = ops.shape(words)[1]
         if self.conditioning == "align":
             projected = self.alignment.project_words(words)  # U h^lang, once per caption
@@ -241,7 +261,7 @@ class AlignDRAW(keras.Model):
         return max(k for k in range(1, min(self.loop_unroll, self.num_steps) + 1)
                    if self.num_steps % k == 0)
 
-    def _unroll(self, caption, noise, images=None, trace=False):
+    def _unroll(self, caption, noise, images=None, trace=False, drop=None):
         """Runs T steps: the inference path if `images` is given, else the prior.
 
         With `loop` "while" (and no `trace`) the step is one `keras.ops.fori_loop`
@@ -249,7 +269,7 @@ class AlignDRAW(keras.Model):
         same values (tested); the loop traces and compiles T times faster.
         """
         batch = ops.shape(noise)[0]
-        context_of, length = self._encode_caption(caption)
+        context_of, length = self._encode_caption(caption, drop)
         h_enc, c_enc = self._initial(batch, self.initial_encoder_state, self.encoder_units)
         h_dec, c_dec = self._initial(batch, self.initial_decoder_state, self.decoder_units)
         canvas = ops.broadcast_to(self.initial_canvas,
@@ -332,7 +352,14 @@ class AlignDRAW(keras.Model):
         images = ops.convert_to_tensor(inputs["images"], dtype=self.compute_dtype)
         if noise is None:
             noise = self._noise(ops.shape(images)[0])
-        return self._unroll(caption, noise, images=images, trace=trace)
+        drop, drawn = inputs.get("drop_caption"), False
+        if drop is None and training and self.caption_dropout > 0:
+            drop, drawn = replica_slice(lambda n: keras.random.uniform(
+                (n,), seed=self.seed_generator) < self.caption_dropout, ops.shape(images)[0]), True
+        out = self._unroll(caption, noise, images=images, trace=trace, drop=drop)
+        if drawn:
+            out["caption_dropped"] = drop
+        return out
 
     def caption_states(self, tokens):
         """The caption encoder's word states and mask: ([B, L, 2u], bool [B, L])."""
@@ -370,7 +397,7 @@ class AlignDRAW(keras.Model):
                          for s in seeds]).reshape((len(seeds),) + shape).astype("float32")
 
     def generate(self, tokens, seeds, trace: bool = False, batch_size: int = 100,
-                 temperature: float = 1.0) -> dict:
+                 temperature: float = 1.0, guidance: float = 1.0) -> dict:
         """Generates one image per caption.
 
         Args:
@@ -384,6 +411,9 @@ class AlignDRAW(keras.Model):
                 means, one image per caption; values between trade diversity
                 for fidelity, as in reduced-temperature sampling (Kingma and
                 Dhariwal, Glow, 2018).
+            guidance: classifier-free guidance scale g (`t2i.guidance`; needs
+                a model trained with caption_dropout). 1 (the default) is the
+                conditional model alone, as without guidance.
 
         Returns:
             dict of NumPy arrays: "images" float [B, H, W, C] in [0, 1],
@@ -396,6 +426,10 @@ class AlignDRAW(keras.Model):
             raise ValueError(f"need tokens [B, L] and B seeds, got {tokens.shape} and {len(seeds)} seeds")
         check_temperature(temperature)
         noise = self.noise_for_seeds(seeds) * np.float32(temperature)
+        if guidance != 1.0:
+            from t2i.guidance import guided_generate
+
+            return guided_generate(self, tokens, noise, guidance, trace=trace, batch_size=batch_size)
         if not trace:
             out = self.predict({"tokens": tokens, "noise": noise}, batch_size=batch_size, verbose=0)
             return {k: np.asarray(v) for k, v in out.items()}
@@ -457,7 +491,7 @@ class AlignDRAW(keras.Model):
             align_units=self.align_units, conditioning=self.conditioning,
             canvas_init=self.canvas_init, init_stddev=self.init_stddev,
             caption_encoder=self.caption_direction, loop=self.loop,
-            loop_unroll=self.loop_unroll, seed=self.seed)
+            loop_unroll=self.loop_unroll, caption_dropout=self.caption_dropout, seed=self.seed)
         return config
 
 

@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=1.0,
                    help="scale of the prior's noise: 1 samples the model (default), 0 draws the "
                         "prior means, between trades diversity for fidelity")
+    g.add_argument("--guidance", type=float, default=1.0,
+                   help="classifier-free guidance scale for a run trained with model.caption_dropout "
+                        "(1, the default: no guidance)")
     g.add_argument("--checkpoint", default="last", choices=("last", "best"))
     g.add_argument("--loop", choices=("unrolled", "while"),
                    help="override the run's model.loop: 'while' traces in a fraction of the time "
@@ -111,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="MNIST: also run the composition probe at these sampling temperatures, "
                         "comma-separated (default 0.5,0; empty: none). Every other figure samples "
                         "at temperature 1, the paper's protocol")
+    v.add_argument("--guidance", type=float, default=1.0,
+                   help="MNIST: classifier-free guidance scale for caption fidelity and the probe "
+                        "(a run trained with model.caption_dropout; default 1: none)")
     v.add_argument("--checkpoint", default="best", choices=("last", "best"))
     v.add_argument("--seed", type=int, default=0)
 
@@ -237,7 +243,8 @@ def _generate(args) -> int:
         raise T2IError("give captions as arguments or with --captions-file")
     for path in generate_files(_run(args.run), captions, args.out, samples=args.samples, seed=args.seed,
                                gif=args.gif, alignment=args.alignment, checkpoint=args.checkpoint,
-                               sharpen=args.sharpen, temperature=args.temperature, loop=args.loop):
+                               sharpen=args.sharpen, temperature=args.temperature, loop=args.loop,
+                               guidance=args.guidance):
         print(path)
     return 0
 
@@ -249,7 +256,8 @@ def _evaluate(args) -> int:
                       ssi_captions=args.ssi_captions, samples=args.samples,
                       retrieval_queries=args.retrieval_queries, candidates=args.candidates,
                       checkpoint=args.checkpoint, seed=args.seed, probe_samples=args.probe_samples,
-                      probe_temperatures=_floats(args.probe_temperatures, "--probe-temperatures"))
+                      probe_temperatures=_floats(args.probe_temperatures, "--probe-temperatures"),
+                      guidance=args.guidance)
     print(markdown(report))
     return 0
 

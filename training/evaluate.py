@@ -72,14 +72,15 @@ def attention_by_role(alignments, captions) -> dict:
 
 
 def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20, seed: int = 0,
-                      temperature: float = 1.0) -> dict:
+                      temperature: float = 1.0, guidance: float = 1.0) -> dict:
     """Caption fidelity of every one of the 240 compositions, `samples` images per caption.
 
     Pairs are asked for in both phrasings, corners in their one phrasing. Unlike
     the test composites (where the 8 held-out compositions are about 4% of the
     examples), every composition gets the same number of images, so the held-out
     figure rests on 12 captions x `samples` images and each composition has its
-    own score. `temperature` scales the prior's noise (`AlignDRAW.generate`).
+    own score. `temperature` scales the prior's noise and `guidance` is the
+    classifier-free guidance scale (`AlignDRAW.generate`).
     "attention" gives where the word attention went (`attention_by_role`),
     for seen and held-out captions.
     """
@@ -92,7 +93,8 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
     a = np.array([c.a for c, _ in rows])
     b = np.array([-1 if c.b is None else c.b for c, _ in rows])
     captions = [mc.caption(k, c.a, c.b) for c, k in rows]
-    drawn = model.generate(tokenizer.encode(captions), seed + np.arange(len(rows)), temperature=temperature)
+    drawn = model.generate(tokenizer.encode(captions), seed + np.arange(len(rows)), temperature=temperature,
+                           guidance=guidance)
     images = drawn["images"]
     read = read_digits(classifier, images, types, a, b)
     right = caption_fidelity(classifier, images, types, a, b, read=read)
@@ -126,7 +128,7 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
 def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_k=(1, 10, 100),
              ssi_captions: int = 100, samples: int = 50, retrieval_queries: int = 100,
              candidates: int = 100, checkpoint: str = "best", seed: int = 0,
-             probe_samples: int = 20, probe_temperatures=(0.5, 0.0)) -> dict:
+             probe_samples: int = 20, probe_temperatures=(0.5, 0.0), guidance: float = 1.0) -> dict:
     """Evaluates a run; writes and returns the metrics (see the module docstring)."""
     from t2i import metrics
     from t2i import run as run_lib
@@ -138,6 +140,10 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
         raise T2IError("--examples, --iw-examples and --ssi-captions must be >= 1 and --samples >= 2")
     check_temperature(list(probe_temperatures), "--probe-temperatures")
     config, model = run_lib.load_model(run_dir, checkpoint)
+    if guidance != 1.0:
+        from t2i.guidance import check_guidance
+
+        check_guidance(model, guidance, "--guidance")
     _, tokenizer, data = open_datasets(config)
     # One caption per test image; `layouts` (MNIST) says where each caption puts which digit.
     images, captions, held, layouts = data.test_examples.evaluation_set(examples)
@@ -146,6 +152,8 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
 
     report = {"run": run_lib.run_label(run_dir), "checkpoint": checkpoint, "dataset": config.data.dataset, "examples": n,
               "held_out_examples": int(held.sum()), "held_out": list(config.data.held_out)}
+    if guidance != 1.0:
+        report["guidance"] = float(guidance)  # applies to fidelity and the probe
     # Bounds (nats per image; the paper reports log-likelihood bounds as negatives).
     w1 = metrics.log_weights(model, images, tokens, 1, seed=seed)
     report["lower_bound"] = {"all": float(w1.mean()), "seen": float(w1[~held].mean()),
@@ -160,7 +168,7 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     if layouts is not None:  # caption fidelity (digits and places), with its ceiling and floor
         types, a, b = layouts.types, layouts.a, layouts.b
         classifier = load_classifier()
-        generated = model.generate(tokens, seed + np.arange(n))["images"]
+        generated = model.generate(tokens, seed + np.arange(n), guidance=guidance)["images"]
         report["fidelity"] = _fidelity_table(caption_fidelity(classifier, generated, types, a, b),
                                              types, held)
         report["fidelity_ceiling_real"] = _fidelity_table(
@@ -170,12 +178,13 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
             caption_fidelity(classifier, images, types[perm], a[perm], b[perm]).mean())
         if probe_samples > 0:
             report["composition_probe"] = composition_probe(
-                model, tokenizer, classifier, config.data.held_out, probe_samples, seed)
+                model, tokenizer, classifier, config.data.held_out, probe_samples, seed, guidance=guidance)
             # Reduced temperature separates conditioning from sampling noise:
             # at 0 every image follows the prior means the caption leads to.
             report["composition_probe_by_temperature"] = {
                 f"{t:g}": {k: v for k, v in composition_probe(
-                    model, tokenizer, classifier, config.data.held_out, probe_samples, seed, t).items()
+                    model, tokenizer, classifier, config.data.held_out, probe_samples, seed, t,
+                    guidance).items()
                     if k != "per_composition"}
                 for t in probe_temperatures}
     # SSI and diversity.
