@@ -93,8 +93,9 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
     a = np.array([c.a for c, _ in rows])
     b = np.array([-1 if c.b is None else c.b for c, _ in rows])
     captions = [mc.caption(k, c.a, c.b) for c, k in rows]
+    guided = {} if guidance == 1.0 else {"guidance": guidance}
     drawn = model.generate(tokenizer.encode(captions), seed + np.arange(len(rows)), temperature=temperature,
-                           guidance=guidance)
+                           **guided)
     images = drawn["images"]
     read = read_digits(classifier, images, types, a, b)
     right = caption_fidelity(classifier, images, types, a, b, read=read)
