@@ -319,6 +319,10 @@ class TrainConfig:
         seed: seed of the model's initialisation and training noise.
         jit_compile: compile the train step with XLA.
         sample_every: write a sample grid every this many epochs (0: never).
+        init_from: start from the weights of this run ("pretrained": the
+            shipped model; its best checkpoint) instead of the random
+            initialisation, e.g. to fine-tune it with a new option such as
+            `model.caption_dropout`; "" (default): train from scratch.
     """
 
     batch_size: int = 100
@@ -334,6 +338,7 @@ class TrainConfig:
     seed: int = 0
     jit_compile: bool = False
     sample_every: int = 1
+    init_from: str = ""
 
     def __post_init__(self):
         _require(self.batch_size >= 1, "train.batch_size must be >= 1")

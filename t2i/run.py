@@ -135,6 +135,27 @@ def load_packed_weights(model, path) -> None:
         v.assign(arrays[name].astype(v.dtype))
 
 
+def warm_start(model, source, which: str = "best") -> list[str]:
+    """Initialises `model` from the weights of run `source` ("pretrained": the shipped model).
+
+    Every variable of the source must exist in `model` with the same shape (the
+    same architecture, possibly with additions such as a null caption); the
+    model's extra variables keep their initial values. Returns their names.
+    """
+    _, src = load_model(source, which)
+    have = {_weight_key(v): v for v in src.weights}
+    variables = {_weight_key(v): v for v in model.weights}
+    missing = sorted(set(have) - set(variables))
+    if missing:
+        raise T2IError(f"cannot start from {source}: this model lacks its variables {missing[:3]}")
+    for name, v in have.items():
+        if tuple(v.shape) != tuple(variables[name].shape):
+            raise T2IError(f"cannot start from {source}: {name} has shape {tuple(v.shape)}, "
+                           f"this model's is {tuple(variables[name].shape)}")
+        variables[name].assign(v.value)
+    return sorted(set(variables) - set(have))
+
+
 def _weight_key(variable) -> str:
     """A variable's path without the model's own (uniquified) name."""
     return variable.path.split("/", 1)[-1]

@@ -146,6 +146,8 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
             optimizer=keras.optimizers.RMSprop(learning_rate=t.learning_rate, rho=t.rho,
                                                epsilon=t.epsilon, clipnorm=t.clipnorm),
             jit_compile=t.jit_compile)
+        if t.init_from and initial_epoch == 0:  # a resumed run restores its own backup instead
+            run_lib.warm_start(model, t.init_from)
 
     checkpoints = run_dir / "checkpoints"
     checkpoints.mkdir(exist_ok=True)

@@ -129,3 +129,24 @@ def test_trains_under_tiny_saves_the_null_caption_and_generates_guided(tmp_path)
     out = generate_files(run, ["the digit 2 is on the left of the digit 9 ."], tmp_path / "g.npz",
                          guidance=2.0)
     assert np.load(out[0])["images"].shape == (1, 60, 60, 1)
+
+
+def test_warm_start_copies_a_runs_weights_and_keeps_the_new_null_caption(tmp_path):
+    from t2i import run as run_lib
+    from tests.runs import train_tiny_run
+
+    source = train_tiny_run(tmp_path / "a")
+    _, trained = run_lib.load_model(source, "best")
+    model = _model(caption_dropout=0.2)
+    model.null_caption.state.assign(np.full((16,), 0.5, "float32"))
+    # tiny's own init differs from the test's (_model has larger weights); warm_start overrides it.
+    assert run_lib.warm_start(model, source) == ["null_caption/state"]
+    for v in trained.weights:
+        match = [w for w in model.weights if run_lib._weight_key(w) == run_lib._weight_key(v)]
+        np.testing.assert_array_equal(_np(match[0]), _np(v))
+    np.testing.assert_array_equal(_np(model.null_caption.state), 0.5)
+    with pytest.raises(T2IError, match="has shape"):
+        run_lib.warm_start(_model(latent_dim=5), source)
+    # A run that starts from it trains (and keeps the option in its config).
+    run = train_tiny_run(tmp_path / "b", {"train.init_from": str(source), "model.caption_dropout": 0.25})
+    assert run_lib.load_run_config(run).train.init_from == str(source)
