@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", default="last", choices=("last", "best"))
     p.add_argument("--guidance", default="1,1.5,2,3")
     p.add_argument("--samples", type=int, default=20)
+    p.add_argument("--latent-only", action="store_true",
+                   help="guide only the prior means (t2i.guidance canvas=False), not the canvas")
     p.add_argument("--examples", type=int, default=1000)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -58,6 +60,19 @@ def main(argv=None) -> int:
                               "held_out": float(w[held].mean())},
               "by_guidance": {}}
     print(f"bound {report['lower_bound']} {time.time() - start:.0f}s", file=sys.stderr)
+    if args.latent_only:  # the probe calls model.generate; route it through latent-only guidance
+        from t2i import guidance as guidance_lib
+
+        plain = model.generate
+
+        def generate(tokens, seeds, guidance=1.0, **kw):
+            if guidance == 1.0:
+                return plain(tokens, seeds, **kw)
+            noise = model.noise_for_seeds(np.asarray(seeds).reshape(-1)) * np.float32(kw.get("temperature", 1.0))
+            return guidance_lib.guided_generate(model, tokens, noise, guidance, canvas=False)
+
+        model.generate = generate
+        report["latent_only"] = True
     for g in [float(x) for x in args.guidance.split(",") if x.strip()]:
         drawn = model.generate(tokens, np.arange(n), guidance=g)["images"]
         right = caption_fidelity(clf, drawn, test.types[:n], test.a[:n], test.b[:n])

@@ -11,6 +11,9 @@ streams side by side on one shared latent sequence (Ho and Salimans,
     h^c_t   = LSTM_gen(h^c_{t-1}, [z_t, s^c_t]);  h^u_t likewise with s^u_t
     c_T     = c^u_T + g (c^c_T - c^u_T)           # guided canvas (writes are additive)
 
+or, with `canvas=False` (latent guidance only), c_T = c^c_T: the guided latents
+drive the conditional stream, whose canvas is the image.
+
 mu^c, sigma^c from the conditional stream's prior and mu^u from the
 unconditional one's. g = 1 is the conditional model alone (`AlignDRAW.sample`),
 g = 0 the unconditional one (at eps = 0), g > 1 pushes the drawing toward
@@ -35,13 +38,14 @@ def check_guidance(model, guidance: float, name: str = "guidance") -> None:
                        "(it has no unconditional branch); use 1")
 
 
-def guided_sample(model, tokens, noise, guidance: float, trace: bool = False) -> dict:
+def guided_sample(model, tokens, noise, guidance: float, trace: bool = False, canvas: bool = True) -> dict:
     """Guided sampling of one batch (see the module docstring); tokens [B, L], noise [B, T, latent].
 
     Returns a dict of tensors like `AlignDRAW.sample`: "images" sigmoid(c_T),
     "alignments" of the conditional stream, and with `trace` "canvases".
     """
     g = float(guidance)
+    g_canvas = g if canvas else 1.0
     words, mask = model.caption_encoder(ops.convert_to_tensor(tokens))
     batch, length = ops.shape(words)[0], ops.shape(words)[1]
     null_words, null_mask = model.null_caption.null_states(batch, length)
@@ -49,7 +53,7 @@ def guided_sample(model, tokens, noise, guidance: float, trace: bool = False) ->
                                         ops.concatenate([ops.cast(mask, "bool"), null_mask], 0)))
     noise = ops.convert_to_tensor(noise, dtype=model.compute_dtype)
     h, c = model._initial(2 * batch, model.initial_decoder_state, model.decoder_units)
-    canvas = ops.broadcast_to(model.initial_canvas,
+    canvases_both = ops.broadcast_to(model.initial_canvas,
                               (2 * batch, model.image_height, model.image_width, model.channels))
     mu = ops.zeros((2 * batch, model.latent_dim), dtype=model.compute_dtype)  # N(0, I) at t = 1
     log_sigma = ops.zeros_like(mu)
@@ -61,11 +65,12 @@ def guided_sample(model, tokens, noise, guidance: float, trace: bool = False) ->
         h, c = model.decoder_cell(ops.concatenate([ops.concatenate([z, z], 0), context], -1), h, c)
         if t + 1 < model.num_steps:
             mu, log_sigma = model.prior(h)
-        canvas = canvas + model.write_attention(h)
+        canvases_both = canvases_both + model.write_attention(h)
         alignments.append(weights[:batch])
         if trace:
-            canvases.append(_mix(canvas, batch, g))
-    out = {"images": ops.sigmoid(_mix(canvas, batch, g)), "alignments": ops.stack(alignments, axis=1)}
+            canvases.append(_mix(canvases_both, batch, g_canvas))
+    out = {"images": ops.sigmoid(_mix(canvases_both, batch, g_canvas)),
+           "alignments": ops.stack(alignments, axis=1)}
     if trace:
         out["canvases"] = ops.sigmoid(ops.stack(canvases, axis=1))
     return out
@@ -76,10 +81,10 @@ def _mix(canvas, batch, g):
 
 
 def guided_generate(model, tokens, noise, guidance: float, trace: bool = False,
-                    batch_size: int = 100) -> dict:
+                    batch_size: int = 100, canvas: bool = True) -> dict:
     """`AlignDRAW.generate` with guidance: NumPy arrays, in batches of `batch_size`."""
     check_guidance(model, guidance)
     tokens, noise = np.asarray(tokens), np.asarray(noise, np.float32)
-    parts = [guided_sample(model, tokens[i:i + batch_size], noise[i:i + batch_size], guidance, trace)
+    parts = [guided_sample(model, tokens[i:i + batch_size], noise[i:i + batch_size], guidance, trace, canvas)
              for i in range(0, len(tokens), batch_size)]
     return {k: np.concatenate([ops.convert_to_numpy(p[k]) for p in parts]) for k in parts[0]}

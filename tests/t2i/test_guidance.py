@@ -95,6 +95,13 @@ def test_guidance_one_is_the_conditional_model_and_zero_the_null_caption():
     # segment between the two streams' logits on the conditional side.
     g2 = _np(guided_sample(model, tokens, zero, 2.0)["images"])
     assert not np.allclose(g2, _np(model.sample(tokens, zero)["images"]), atol=1e-4)
+    # Latent-only guidance (canvas=False): the conditional stream's canvas under guided latents;
+    # at g = 1 the conditional model again, at g = 2 neither that nor the canvas-guided image.
+    np.testing.assert_allclose(_np(guided_sample(model, tokens, noise, 1.0, canvas=False)["images"]), cond,
+                               atol=1e-6)
+    latent_only = _np(guided_sample(model, tokens, zero, 2.0, canvas=False)["images"])
+    assert not np.allclose(latent_only, g2, atol=1e-4)
+    assert not np.allclose(latent_only, _np(model.sample(tokens, zero)["images"]), atol=1e-4)
 
 
 def test_generate_with_guidance_is_reproducible_and_needs_a_null_caption():
