@@ -51,7 +51,7 @@ def unroll(model, tokens, noise, tau=None, z_fixed=None, images=None):
     T = model.num_steps
     tau = np.ones(T, np.float32) if tau is None else np.asarray(tau, np.float32)
     batch = len(tokens)
-    context_of = model._encode_caption(ops.convert_to_tensor(tokens))
+    context_of, _ = model._encode_caption(ops.convert_to_tensor(tokens))
     h_enc, c_enc = model._initial(batch, model.initial_encoder_state, model.encoder_units)
     h_dec, c_dec = model._initial(batch, model.initial_decoder_state, model.decoder_units)
     canvas = ops.broadcast_to(model.initial_canvas, (batch, model.image_height, model.image_width, model.channels))
@@ -282,7 +282,7 @@ def _mixed(model, tokens, z_post, mask, batch=500):
     for i in range(0, len(tokens), batch):
         tk, zp = tokens[i:i + batch], z_post[i:i + batch]
         bsz = len(tk)
-        context_of = model._encode_caption(ops.convert_to_tensor(tk))
+        context_of, _ = model._encode_caption(ops.convert_to_tensor(tk))
         h, c = model._initial(bsz, model.initial_decoder_state, model.decoder_units)
         canvas = ops.broadcast_to(model.initial_canvas, (bsz, model.image_height, model.image_width, model.channels))
         mu_p = ops.zeros((bsz, model.latent_dim))
