@@ -161,9 +161,9 @@ def main(argv=None) -> int:
     assert report["unroll_max_abs_diff_vs_generate"] < 1e-4, report
 
     # 1. KL per step and the prior's / posterior's scales on real test composites.
-    test = make_datasets(config, tok).test_composites
-    n = min(args.examples, len(test))
-    images, ttok = test.images[:n], tok.encode([str(c) for c in test.captions[:n]])
+    images, caps_t, _, test = make_datasets(config, tok).test_examples.evaluation_set(args.examples)
+    n = len(caps_t)
+    ttok = tok.encode([str(c) for c in caps_t])
     rng = np.random.default_rng(0)
     post = batched(model, ttok, rng.standard_normal((n, T, L)).astype(np.float32), images=images)
     kl = post["kl"]  # [n, T]

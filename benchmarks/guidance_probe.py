@@ -49,10 +49,10 @@ def main(argv=None) -> int:
     config, model = run_lib.load_model(args.run, args.checkpoint)
     tok = CaptionTokenizer(config.text)
     clf = load_classifier()
-    test = make_datasets(config, tok).test_composites
-    n = min(args.examples, len(test))
-    images, tokens = test.images[:n], tok.encode([str(c) for c in test.captions[:n]])
-    held = np.asarray(test.held_out[:n], bool)
+    images, captions, held, test = make_datasets(config, tok).test_examples.evaluation_set(args.examples)
+    n = len(captions)
+    tokens = tok.encode([str(c) for c in captions])
+    held = np.asarray(held, bool)
     w = metrics.log_weights(model, images, tokens, 1, seed=0)
     report = {"run": args.run or "shipped", "checkpoint": args.checkpoint, "examples": n,
               "held_out_examples": int(held.sum()),
