@@ -2,7 +2,7 @@
 
 One implementation serves the `tf.data` training pipeline, generation and the
 exported serving graph. It uses only ops that `tensorflow_model_server` links
-in (see `shared/docs/serving-contract.md`, sections 1 and 8):
+in (docs/serving.md §1):
 
 * `tensorflow_text.case_fold_utf8` (op `CaseFoldUTF8`): Unicode case folding;
 * `tf.strings.regex_replace` (core `StaticRegexReplace`): punctuation split

@@ -1,6 +1,6 @@
 """A local stand-in for `tensorflow_model_server` (gRPC and REST), for development and tests.
 
-It follows TF Serving's contract (../shared/docs/serving-contract.md) so that a
+It follows TF Serving's contract (docs/serving.md) so that a
 client written against it works unchanged against the real server:
 
 - layout `<base_path>/<int version>/saved_model.pb`, version policies

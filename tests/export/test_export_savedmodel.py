@@ -1,4 +1,4 @@
-"""The SavedModel follows TF Serving's contract (shared/docs/serving-contract.md)."""
+"""The SavedModel follows TF Serving's contract (docs/serving.md)."""
 
 import json
 import os
