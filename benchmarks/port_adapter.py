@@ -2,7 +2,7 @@
 
 Runs under the PyTorch environment, not t2i's (no t2i import here), e.g.
 
-    python3 -m venv /work/torch-venv && /work/torch-venv/bin/pip install torch==2.13.0 numpy
+    python3 -m venv ../torch-venv && ../torch-venv/bin/pip install torch==2.13.0 numpy
     git clone https://github.com/vicissitude1999/text2image /path/to/port
     /path/to/torch-venv/bin/python benchmarks/port_adapter.py --port /path/to/port train --steps 10 --epochs 3
     /path/to/torch-venv/bin/python benchmarks/port_adapter.py --port /path/to/port generate --captions 2000

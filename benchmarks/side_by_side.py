@@ -2,12 +2,12 @@
 
 Setup (once; the port and PyTorch live outside this repository):
 
-    git clone https://github.com/vicissitude1999/text2image /work/port      # or any path
-    python3 -m venv /work/torch-venv && /work/torch-venv/bin/pip install torch==2.13.0 numpy
+    git clone https://github.com/vicissitude1999/text2image ../port      # or any path
+    python3 -m venv ../torch-venv && ../torch-venv/bin/pip install torch==2.13.0 numpy
 
 Run (from the repository root, with t2i's environment):
 
-    python benchmarks/side_by_side.py --port /work/port --torch-python /work/torch-venv/bin/python \\
+    python benchmarks/side_by_side.py --port ../port --torch-python ../torch-venv/bin/python \\
         --json docs/side-by-side.json
 
 Both systems run at the paper's MNIST config (60x60, T = 32, LSTMs 300/300, latent 150, caption
