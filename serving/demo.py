@@ -360,19 +360,29 @@ def demo_from_args(args) -> Demo:
     return Demo(backend, config.text, example_captions(config), max_samples=args.max_samples)
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM (previous handlers restored afterwards)."""
-    import signal
+class _StopOnSignal:
+    """SIGINT/SIGTERM set an event instead of killing the process (previous handlers come back
+    on exit). Entered before the page starts listening, so a signal that arrives while Gradio
+    is still launching ends the command cleanly too."""
 
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.wait(0.5):
+    def __enter__(self):
+        import signal
+
+        self.stop = threading.Event()
+        self._previous = {sig: signal.signal(sig, lambda *_: self.stop.set())
+                          for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def wait(self) -> None:
+        while not self.stop.wait(0.5):
             pass
-    finally:
-        for sig, handler in previous.items():
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        return False
 
 
 def main(argv=None, prog: str = "t2i demo") -> int:
@@ -384,11 +394,12 @@ def main(argv=None, prog: str = "t2i demo") -> int:
         demo = demo_from_args(args)
         print(f"t2i demo: http://{args.host}:{args.port}/  ({demo.backend.description})",
               file=sys.stderr)
-        app = serve(demo, args.host, args.port, block=False)
-        try:
-            _wait_for_signal()
-        finally:
-            app.close()
+        with _StopOnSignal() as signals:
+            app = serve(demo, args.host, args.port, block=False)
+            try:
+                signals.wait()
+            finally:
+                app.close()
     except T2IError as e:
         print(f"t2i: error: {e}", file=sys.stderr)
         return 2
