@@ -54,42 +54,56 @@ def filterbank(gx, gy, delta, variance, image_height: int, image_width: int, gli
     offsets = ops.arange(glimpse_size, dtype="float32") - (glimpse_size - 1) / 2.0  # [N]
     mu_x = gx + offsets * delta  # [batch, N]
     mu_y = gy + offsets * delta
-    var = ops.expand_dims(variance, -1)  # [batch, 1, 1]
+    # -1 / (2 sigma^2) once per example: the [batch, N, size] tensors are only
+    # multiplied, which is cheaper than dividing, forward and backward.
+    scale = ops.expand_dims(-0.5 * ops.reciprocal(variance), -1)  # [batch, 1, 1]
 
     def bank(mu, size):
         a = ops.arange(size, dtype="float32")  # [size]
-        f = ops.exp(-ops.square(a - ops.expand_dims(mu, -1)) / (2.0 * var))  # [batch, N, size]
-        return f / (ops.sum(f, axis=-1, keepdims=True) + FILTER_EPSILON)
+        f = ops.exp(ops.square(a - ops.expand_dims(mu, -1)) * scale)  # [batch, rows, size]
+        return f * ops.reciprocal(ops.sum(f, axis=-1, keepdims=True) + FILTER_EPSILON)
 
+    if image_height == image_width:  # both banks in one set of element-wise ops
+        fx, fy = ops.split(bank(ops.concatenate([mu_x, mu_y], -1), image_width), 2, axis=1)
+        return fx, fy
     return bank(mu_x, image_width), bank(mu_y, image_height)
+
+
+def _planes(x):
+    """[batch, H, W, C] -> [batch, C, H, W] (a reshape when C = 1)."""
+    if x.shape[-1] == 1:
+        return ops.expand_dims(ops.squeeze(x, -1), 1)
+    return ops.transpose(x, (0, 3, 1, 2))
+
+
+def _channels_last(x):
+    """[batch, C, H, W] -> [batch, H, W, C] (a reshape when C = 1)."""
+    if x.shape[1] == 1:
+        return ops.expand_dims(ops.squeeze(x, 1), -1)
+    return ops.transpose(x, (0, 2, 3, 1))
+
+
+def _read_planes(planes, fx, fy):
+    """F_y x F_x^T per plane: [batch, P, H, W] -> [batch, P, N, N]. Contracting with
+    einsum lets the backend fold the transposes into the matrix products."""
+    rows = ops.einsum("bnh,bphw->bpnw", fy, planes)
+    return ops.einsum("bpnw,bmw->bpnm", rows, fx)
+
+
+def _write_planes(patches, fx, fy):
+    """F_y^T w F_x per plane: [batch, P, N, N] -> [batch, P, H, W]."""
+    cols = ops.einsum("bnh,bpnm->bphm", fy, patches)
+    return ops.einsum("bphm,bmw->bphw", cols, fx)
 
 
 def read_glimpse(images, fx, fy):
     """F_y x F_x^T for every channel: [batch, H, W, C] -> [batch, N, N, C]."""
-    shape = ops.shape(images)
-    batch, height, width, channels = shape[0], shape[1], shape[2], images.shape[-1]
-    n = fx.shape[1]
-    rows = ops.matmul(fy, ops.reshape(images, (batch, height, width * channels)))  # [b, N, W*C]
-    if channels == 1:
-        patch = ops.matmul(ops.reshape(rows, (batch, n, width)), ops.transpose(fx, (0, 2, 1)))
-        return ops.expand_dims(patch, -1)
-    rows = ops.transpose(ops.reshape(rows, (batch, n, width, channels)), (0, 1, 3, 2))  # [b, N, C, W]
-    patch = ops.matmul(ops.reshape(rows, (batch, n * channels, width)), ops.transpose(fx, (0, 2, 1)))
-    return ops.transpose(ops.reshape(patch, (batch, n, channels, n)), (0, 1, 3, 2))
+    return _channels_last(_read_planes(_planes(images), fx, fy))
 
 
 def write_patch(patches, fx, fy):
     """F_y^T w F_x for every channel: [batch, N, N, C] -> [batch, H, W, C]."""
-    shape = ops.shape(patches)
-    batch, n, channels = shape[0], patches.shape[1], patches.shape[-1]
-    height, width = fy.shape[2], fx.shape[2]
-    cols = ops.matmul(ops.transpose(fy, (0, 2, 1)), ops.reshape(patches, (batch, n, n * channels)))  # [b,H,N*C]
-    if channels == 1:
-        out = ops.matmul(ops.reshape(cols, (batch, height, n)), fx)  # [b, H, W]
-        return ops.expand_dims(out, -1)
-    cols = ops.transpose(ops.reshape(cols, (batch, height, n, channels)), (0, 1, 3, 2))  # [b, H, C, N]
-    out = ops.matmul(ops.reshape(cols, (batch, height * channels, n)), fx)  # [b, H*C, W]
-    return ops.transpose(ops.reshape(out, (batch, height, channels, width)), (0, 1, 3, 2))
+    return _channels_last(_write_planes(_planes(patches), fx, fy))
 
 
 class _Attention(keras.layers.Layer):
@@ -148,10 +162,10 @@ class DrawReadAttention(_Attention):
 
     def call(self, images, error_images, state):
         fx, fy, gamma = self.filters(state)
-        both = ops.concatenate([images, error_images], axis=-1)  # [b, H, W, 2C]
-        patch = read_glimpse(both, fx, fy)  # [b, N, N, 2C]
-        # Channel-major flattening: [x planes..., x_hat planes...], each N x N.
-        patch = ops.transpose(patch, (0, 3, 1, 2))
+        # Channel-major planes [x planes..., x_hat planes...], stacked on a
+        # major axis (whole planes copied, not interleaved pixels).
+        both = ops.concatenate([_planes(images), _planes(error_images)], axis=1)  # [b, 2C, H, W]
+        patch = _read_planes(both, fx, fy)  # [b, 2C, N, N]
         flat = ops.reshape(patch, (ops.shape(patch)[0], 2 * self.channels * self.glimpse_size ** 2))
         return gamma * flat
 
@@ -190,11 +204,9 @@ class DrawWriteAttention(_Attention):
     def call(self, state):
         fx, fy, gamma = self.filters(state)
         n, c = self.glimpse_size, self.channels
-        # Channel-major patch vector -> [b, N, N, C].
-        patch = ops.reshape(self.patch(state), (ops.shape(state)[0], c, n, n))
-        patch = ops.transpose(patch, (0, 2, 3, 1))
-        gamma = ops.reshape(gamma, (-1, 1, 1, 1))
-        return write_patch(patch, fx, fy) / gamma
+        patch = ops.reshape(self.patch(state), (ops.shape(state)[0], c, n, n))  # channel-major
+        canvas = _channels_last(_write_planes(patch, fx, fy))  # [b, H, W, C]
+        return canvas * ops.reshape(ops.reciprocal(gamma), (-1, 1, 1, 1))
 
     def compute_output_shape(self, state_shape):
         return (state_shape[0], self.image_height, self.image_width, self.channels)

@@ -36,8 +36,9 @@ def numpy_read(image, fx, fy):
     return patch
 
 
-def test_filterbank_matches_numpy_double_loop():
-    h, w, n = 11, 13, 4
+@pytest.mark.parametrize("h, w", [(11, 13), (12, 12)])  # square images share one bank computation
+def test_filterbank_matches_numpy_double_loop(h, w):
+    n = 4
     gx = np.array([[3.2], [7.0]], "float32")
     gy = np.array([[5.5], [1.0]], "float32")
     delta = np.array([[1.7], [0.6]], "float32")
@@ -104,6 +105,21 @@ def test_read_layer_contract():
     images = RNG.random((2, 12, 12, 3)).astype("float32")
     kwargs = dict(image_height=12, image_width=12, channels=3, glimpse_size=3, init_stddev=0.01)
     run_layer_test(DrawReadAttention, kwargs, (images, images, state), [(2, 2 * 3 * 9)], num_weights=2)
+
+
+def test_read_layer_output_is_gamma_times_both_glimpses_channel_major():
+    state = RNG.normal(size=(2, 7)).astype("float32")
+    images = RNG.random((2, 12, 12, 3)).astype("float32")
+    errors = RNG.normal(size=(2, 12, 12, 3)).astype("float32")
+    layer = DrawReadAttention(image_height=12, image_width=12, channels=3, glimpse_size=3, init_stddev=0.5)
+    out = ops.convert_to_numpy(layer(images, errors, state))
+    gx, gy, delta, var, gamma = (ops.convert_to_numpy(v) for v in
+                                 attention_params(layer.params(state), 12, 12, 3))
+    for b in range(2):
+        fx, fy = numpy_filterbank(gx[b, 0], gy[b, 0], delta[b, 0], var[b, 0], 12, 12, 3)
+        planes = [numpy_read(x[b], fx, fy).transpose(2, 0, 1) for x in (images, errors)]  # [C, N, N]
+        expected = gamma[b, 0] * np.concatenate([p.reshape(-1) for p in planes])
+        np.testing.assert_allclose(out[b], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_write_layer_contract_and_gamma():
