@@ -85,8 +85,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(1, the default: no guidance)")
     g.add_argument("--checkpoint", default="last", choices=("last", "best"))
     g.add_argument("--loop", choices=("unrolled", "while"),
-                   help="override the run's model.loop: 'while' traces in a fraction of the time "
-                        "(the shipped model is 'unrolled'; with 'while' a few pixels can differ by one level)")
+                   help="override the run's model.loop: 'while' (the default of new runs and of the "
+                        "shipped model) traces in a fraction of the time and runs faster; 'unrolled' "
+                        "runs older runs' original graph (the two can differ in a few pixels by one level)")
     g.add_argument("--sharpen", action="store_true",
                    help="sharpen the images with the run's sharpener (see `t2i sharpen train`)")
 

@@ -64,12 +64,12 @@ def test_shipped_model_loads_and_generates():
     assert 0.01 < images.mean() < 0.5  # ink on a dark canvas, not blank or saturated
 
 
-def test_shipped_model_keeps_the_unrolled_loop_and_the_while_loop_draws_the_same():
-    # Its config predates model.loop, so it runs the graph its reference images came from.
+def test_shipped_model_runs_the_while_loop_and_the_unrolled_graph_draws_the_same():
+    # The shipped config names the loop form (faster to start and to run); `loop` overrides it.
     config, model = run_lib.load_model(None)
-    assert config.model.loop == "unrolled" and model.loop == "unrolled"
-    fast_config, fast = run_lib.load_model(None, loop="while")
-    assert fast_config.model.loop == "while" and fast.loop == "while"
+    assert config.model.loop == "while" and model.loop == "while"
+    fast_config, fast = run_lib.load_model(None, loop="unrolled")
+    assert fast_config.model.loop == "unrolled" and fast.loop == "unrolled"
     tokens = CaptionTokenizer(config.text).encode(["the digit 3 is at the top of the digit 1 .",
                                                    "the digit 4 is at the top left of the image ."])
     a = model.generate(tokens, [0, 1])["images"]
