@@ -43,6 +43,7 @@ MNIST_CAPTION_WORDS: tuple[str, ...] = tuple(str(d) for d in range(10)) + (
 CONDITIONINGS = ("align", "mean")
 CAPTION_ENCODERS = ("bidirectional", "forward")
 LOOPS = ("unrolled", "while")
+PRECISIONS = ("float32", "mixed_bfloat16")
 DATASETS = ("mnist_captions", "coco")
 COCO_SOURCES = ("json", "npy")
 COCO_IMAGE_FITS = ("squash", "center_crop")
@@ -90,6 +91,12 @@ class ModelConfig:
             replaced by a learned null caption (a departure from the paper,
             for classifier-free guidance: `t2i generate --guidance`); 0, the
             paper: never.
+        precision: "float32" (every product and state in float32) or
+            "mixed_bfloat16": the drawing LSTMs' matrix products in
+            bfloat16 (float32 accumulation), everything else
+            (gates, states, attention, canvas, KL, loss, weights) stays
+            float32. Faster where the CPU multiplies bfloat16 natively
+            (AVX-512 BF16, AMX) or on accelerators; BENCHMARKS.md measures it.
     """
 
     image_height: int = 60
@@ -111,6 +118,7 @@ class ModelConfig:
     loop: str = "while"
     loop_unroll: int = 1
     caption_dropout: float = 0.0
+    precision: str = "float32"
 
     def __post_init__(self):
         for name in ("image_height", "image_width", "num_steps", "encoder_units",
@@ -125,6 +133,8 @@ class ModelConfig:
         _require(self.init_stddev > 0, "model.init_stddev must be > 0")
         _require(self.caption_encoder in CAPTION_ENCODERS,
                  f"model.caption_encoder must be one of {CAPTION_ENCODERS}, got {self.caption_encoder!r}")
+        _require(self.precision in PRECISIONS,
+                 f"model.precision must be one of {PRECISIONS}, got {self.precision!r}")
         _require(self.loop in LOOPS, f"model.loop must be one of {LOOPS}, got {self.loop!r}")
         _require(self.loop_unroll >= 1, f"model.loop_unroll must be >= 1, got {self.loop_unroll}")
         _require(0.0 <= self.caption_dropout < 1.0,

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from t2i.config import CONDITIONINGS, LOOPS
+from t2i.config import CONDITIONINGS, LOOPS, PRECISIONS
 from t2i.errors import check_temperature
 from t2i.layers import (CaptionAlignment, CaptionEncoder, DrawReadAttention, DrawWriteAttention,
                         LearnedPrior, LSTMCell, PosteriorHead)
@@ -75,6 +75,9 @@ class AlignDRAW(keras.Model):
         caption_dropout: probability that training replaces an example's
             caption by the learned null caption (`NullCaption`; 0, the paper:
             never). Needed for guided sampling (`generate(guidance=...)`).
+        precision: "float32", or "mixed_bfloat16": the drawing LSTMs'
+            matrix products in bfloat16 with float32 accumulation, all else
+            float32 (`LSTMCell`'s matmul_dtype; docs/model.md §7).
         seed: seed of the training noise.
 
     Call arguments:
@@ -111,13 +114,15 @@ class AlignDRAW(keras.Model):
                  caption_units: int = 128, caption_embedding_dim: int = 0, align_units: int = 512,
                  conditioning: str = "align", canvas_init: float = -10.0, init_stddev: float = 0.01,
                  caption_encoder: str = "bidirectional", loop: str = "unrolled", loop_unroll: int = 1,
-                 caption_dropout: float = 0.0,
+                 caption_dropout: float = 0.0, precision: str = "float32",
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
         if loop not in LOOPS:
             raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if loop_unroll < 1:
             raise ValueError(f"loop_unroll must be >= 1, got {loop_unroll}")
         if num_steps < 1:
@@ -144,6 +149,7 @@ class AlignDRAW(keras.Model):
         self.loop = loop
         self.loop_unroll = loop_unroll
         self.caption_dropout = float(caption_dropout)
+        self.precision = precision
         self.seed = seed
 
         # === Layers ===
@@ -157,8 +163,9 @@ class AlignDRAW(keras.Model):
                                                 **geometry)
         self.write_attention = DrawWriteAttention(glimpse_size=write_size, name="write_attention",
                                                   **geometry)
-        self.encoder_cell = LSTMCell(encoder_units, init_stddev, name="encoder_cell")
-        self.decoder_cell = LSTMCell(decoder_units, init_stddev, name="decoder_cell")
+        matmul_dtype = "bfloat16" if precision == "mixed_bfloat16" else "float32"
+        self.encoder_cell = LSTMCell(encoder_units, init_stddev, matmul_dtype, name="encoder_cell")
+        self.decoder_cell = LSTMCell(decoder_units, init_stddev, matmul_dtype, name="decoder_cell")
         self.posterior = PosteriorHead(latent_dim, init_stddev, name="posterior")
         self.prior = LearnedPrior(latent_dim, init_stddev, name="prior")
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
@@ -491,7 +498,8 @@ class AlignDRAW(keras.Model):
             align_units=self.align_units, conditioning=self.conditioning,
             canvas_init=self.canvas_init, init_stddev=self.init_stddev,
             caption_encoder=self.caption_direction, loop=self.loop,
-            loop_unroll=self.loop_unroll, caption_dropout=self.caption_dropout, seed=self.seed)
+            loop_unroll=self.loop_unroll, caption_dropout=self.caption_dropout,
+            precision=self.precision, seed=self.seed)
         return config
 
 
