@@ -133,6 +133,14 @@ def _as_captions(captions) -> list[str]:
     return captions
 
 
+def _seeds_for(captions: list, seeds) -> np.ndarray:
+    """int64 seeds, one per caption (0, 1, ... when not given)."""
+    seeds = np.asarray(range(len(captions)) if seeds is None else seeds, dtype=np.int64).reshape(-1)
+    if len(seeds) != len(captions):
+        raise T2IError(f"got {len(captions)} captions but {len(seeds)} seeds")
+    return seeds
+
+
 def _tensor(value, dtype=None):
     import tensorflow as tf
     from tensorflow.core.framework import tensor_pb2
@@ -162,12 +170,7 @@ def predict(channel_or_stub, captions=None, seeds=None, *, model_name: str = "t2
         encoded = [c.encode("utf-8") if isinstance(c, str) else c for c in caps]
         request.inputs["captions"].CopyFrom(_tensor(encoded, tf.string))
         if seed_input:
-            if seeds is None:
-                seeds = list(range(len(caps)))
-            seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
-            if len(seeds) != len(caps):
-                raise T2IError(f"got {len(caps)} captions but {len(seeds)} seeds")
-            request.inputs[seed_input].CopyFrom(_tensor(seeds, tf.int64))
+            request.inputs[seed_input].CopyFrom(_tensor(_seeds_for(caps, seeds), tf.int64))
     for alias, value in (inputs or {}).items():
         request.inputs[alias].CopyFrom(_tensor(value))
     request.output_filter.extend(output_filter)
@@ -348,12 +351,7 @@ def rest_predict(base_url: str, captions=None, seeds=None, *, model_name: str = 
         columns["captions"] = np.array([c.decode("utf-8") if isinstance(c, bytes) else c
                                         for c in caps], dtype=object)
         if seed_input:
-            if seeds is None:
-                seeds = list(range(len(caps)))
-            seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
-            if len(seeds) != len(caps):
-                raise T2IError(f"got {len(caps)} captions but {len(seeds)} seeds")
-            columns[seed_input] = seeds
+            columns[seed_input] = _seeds_for(caps, seeds)
     for alias, value in (inputs or {}).items():
         columns[alias] = np.asarray(value)
     if not columns:
