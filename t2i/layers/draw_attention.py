@@ -83,11 +83,23 @@ def _channels_last(x):
     return ops.transpose(x, (0, 2, 3, 1))
 
 
-def _read_planes(planes, fx, fy):
-    """F_y x F_x^T per plane: [batch, P, H, W] -> [batch, P, N, N]. Contracting with
-    einsum lets the backend fold the transposes into the matrix products."""
-    rows = ops.einsum("bnh,bphw->bpnw", fy, planes)
-    return ops.einsum("bpnw,bmw->bpnm", rows, fx)
+def _side_by_side(x):
+    """[batch, H, W, C] -> [batch, H, C * W]: the channel planes side by side (a reshape when C = 1)."""
+    shape = ops.shape(x)
+    if x.shape[-1] == 1:
+        return ops.reshape(x, (shape[0], shape[1], shape[2]))
+    return ops.reshape(ops.transpose(x, (0, 1, 3, 2)), (shape[0], shape[1], x.shape[-1] * shape[2]))
+
+
+def _read_side_by_side(planes, fx, fy, count: int):
+    """F_y x F_x^T for `count` planes laid side by side, [batch, H, count * W] ->
+    [batch, count, N, N]. F_y multiplies all planes in one batched product (its
+    gradient is one product too); the einsum lets the backend fold F_x's
+    transpose into the second."""
+    rows = ops.matmul(fy, planes)  # [b, N, count * W]
+    shape = ops.shape(rows)
+    rows = ops.reshape(rows, (shape[0], shape[1], count, fx.shape[-1]))
+    return ops.einsum("bnpw,bmw->bpnm", rows, fx)
 
 
 def _write_planes(patches, fx, fy):
@@ -98,7 +110,7 @@ def _write_planes(patches, fx, fy):
 
 def read_glimpse(images, fx, fy):
     """F_y x F_x^T for every channel: [batch, H, W, C] -> [batch, N, N, C]."""
-    return _channels_last(_read_planes(_planes(images), fx, fy))
+    return _channels_last(_read_side_by_side(_side_by_side(images), fx, fy, images.shape[-1]))
 
 
 def write_patch(patches, fx, fy):
@@ -162,10 +174,10 @@ class DrawReadAttention(_Attention):
 
     def call(self, images, error_images, state):
         fx, fy, gamma = self.filters(state)
-        # Channel-major planes [x planes..., x_hat planes...], stacked on a
-        # major axis (whole planes copied, not interleaved pixels).
-        both = ops.concatenate([_planes(images), _planes(error_images)], axis=1)  # [b, 2C, H, W]
-        patch = _read_planes(both, fx, fy)  # [b, 2C, N, N]
+        # Channel-major planes [x planes..., x_hat planes...], side by side
+        # (rows of W pixels copied, not interleaved pixels).
+        both = ops.concatenate([_side_by_side(images), _side_by_side(error_images)], axis=2)  # [b, H, 2C*W]
+        patch = _read_side_by_side(both, fx, fy, 2 * self.channels)  # [b, 2C, N, N]
         flat = ops.reshape(patch, (ops.shape(patch)[0], 2 * self.channels * self.glimpse_size ** 2))
         return gamma * flat
 
