@@ -20,7 +20,8 @@ JAX_SCRIPT = textwrap.dedent("""
     assert keras.backend.backend() == "jax"
     from t2i import run as run_lib
     from tests.runs import VISIBLE, train_tiny_run
-    run_dir = train_tiny_run(sys.argv[1], VISIBLE)
+    # XLA-compiled steps, as JAX trains (eager JAX recompiles the drawing loop every step).
+    run_dir = train_tiny_run(sys.argv[1], {**VISIBLE, "train.jit_compile": True})
     _, model = run_lib.load_model(run_dir)
     rng = np.random.default_rng(0)
     feed = {"tokens": rng.integers(2, 24, (4, 12)),
