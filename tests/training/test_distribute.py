@@ -2,10 +2,10 @@
 
 * two replicas of MirroredStrategy (two logical CPUs) match one device;
 * two MultiWorkerMirroredStrategy workers on localhost match one worker with
-  the same global batch, epoch by epoch;
-* a two-worker run with one worker SIGKILLed mid-run, then both restarted with
-  --resume, continues from the chief's last backup and ends with the losses of
-  an uninterrupted single-worker run;
+  the same global batch, epoch by epoch; the same two-worker run, with one
+  worker SIGKILLed mid-run and then both restarted with --resume, continues
+  from the chief's last backup and ends with the losses of an uninterrupted
+  single-worker run;
 * the loss scaling and the per-replica noise rows (`t2i.replicas`).
 """
 
@@ -75,49 +75,50 @@ def _wait(procs, timeout=240):
     return outs
 
 
-@pytest.fixture(scope="module")
-def single_worker(tmp_path_factory):
-    """One worker, default strategy, 4 epochs: the reference."""
-    out = tmp_path_factory.mktemp("single") / "run"
-    r = subprocess.run(_train_cmd(out, "--epochs", "4"), env=_env(), capture_output=True,
-                       text=True, cwd=ROOT, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
-
-
-def test_two_workers_match_one_worker(single_worker, tmp_path):
-    out = tmp_path / "run"
-    _wait(_start_workers(out, "--epochs", "2"))
-    log = _log(out)
-    reference = {e: r for e, r in _log(single_worker).items() if e < 2}
-    _assert_same_losses(log, reference, 2)
-    info = json.loads((out / "run_info.json").read_text())
-    assert (info["strategy"], info["replicas"], info["workers"]) == ("multiworker", 2, 2)
-
-
-def test_worker_killed_then_both_resume(single_worker, tmp_path):
+def test_two_workers_match_one_worker_then_resume_after_a_kill(tmp_path):
+    """Two workers match one worker with the same global batch, epoch by epoch, and after
+    one worker is SIGKILLed past the second backup and both restart with --resume, the
+    run continues from the chief's last backup and ends with the single worker's losses.
+    The single-worker reference trains beside the two workers."""
+    single = tmp_path / "single"
+    reference = subprocess.Popen(_train_cmd(single, "--epochs", "4"), env=_env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     out = tmp_path / "run"
     procs = _start_workers(out, "--epochs", "4")
-    meta = out / "backup" / "training_metadata.json"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if meta.is_file() and json.loads(meta.read_text() or "{}").get("epoch", 0) >= 1:
-            break
-        assert all(p.poll() is None for p in procs), "a worker ended before the first backup"
-        time.sleep(0.05)
-    else:
-        pytest.fail("no backup within the time limit")
-    procs[1].send_signal(signal.SIGKILL)  # one worker dies mid-run ...
-    procs[1].wait()
-    procs[0].send_signal(signal.SIGKILL)  # ... and its peer, now stuck in a collective, is stopped
-    procs[0].wait()
+    try:
+        meta = out / "backup" / "training_metadata.json"
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            if meta.is_file() and json.loads(meta.read_text() or "{}").get("epoch", 0) >= 2:
+                break
+            assert all(p.poll() is None for p in procs), "a worker ended before the second backup"
+            time.sleep(0.05)
+        else:
+            pytest.fail("no second backup within the time limit")
+        procs[1].send_signal(signal.SIGKILL)  # one worker dies mid-run ...
+        procs[1].wait()
+        procs[0].send_signal(signal.SIGKILL)  # ... and its peer, now stuck in a collective, is stopped
+        procs[0].wait()
+        _wait([reference])
+    finally:
+        for p in procs + [reference]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     done = json.loads(meta.read_text())["epoch"]
-    assert 1 <= done < 4, f"the kill came too late to test resuming (backup at epoch {done})"
+    assert 2 <= done < 4, f"the kill came too late to test resuming (backup at epoch {done})"
+    reference_log = _log(single)
+
+    # Epochs 0 and 1 were logged by the two workers before the kill, uninterrupted.
+    uninterrupted = {e: r for e, r in _log(out).items() if e < 2}
+    _assert_same_losses(uninterrupted, {e: r for e, r in reference_log.items() if e < 2}, 2)
+    info = json.loads((out / "run_info.json").read_text())
+    assert (info["strategy"], info["replicas"], info["workers"]) == ("multiworker", 2, 2)
 
     outs = _wait(_start_workers(out, "--resume"))
     assert "resuming" in outs[0]
     # The resumed run ends with the losses of an uninterrupted single worker.
-    _assert_same_losses(_log(out), _log(single_worker), 4)
+    _assert_same_losses(_log(out), reference_log, 4)
 
 
 def test_mirrored_two_replicas_match_one_device(tmp_path):
