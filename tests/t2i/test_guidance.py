@@ -121,14 +121,24 @@ def test_generate_with_guidance_is_reproducible_and_needs_a_null_caption():
         model.generate(tokens, [0, 1, 2, 3], guidance=-1.0)
 
 
-def test_trains_under_tiny_saves_the_null_caption_and_generates_guided(tmp_path):
-    from t2i import run as run_lib
-    from t2i.generate import generate_files
+@pytest.fixture(scope="module")
+def guided_run(plain_run, tmp_path_factory):
+    """A tiny run with caption dropout, warm-started from the shared `plain_run`: the
+    guided-sampling and the warm-start tests check the same one short training."""
     from tests.runs import train_tiny_run
 
-    run = train_tiny_run(tmp_path / "run", {"model.caption_dropout": 0.25})
+    return train_tiny_run(tmp_path_factory.mktemp("guided") / "run",
+                          {"train.init_from": str(plain_run), "model.caption_dropout": 0.25})
+
+
+def test_trains_under_tiny_saves_the_null_caption_and_generates_guided(guided_run, tmp_path):
+    from t2i import run as run_lib
+    from t2i.generate import generate_files
+
+    run = guided_run
     config, model = run_lib.load_model(run)
     assert config.model.caption_dropout == 0.25
+    # plain_run has no null caption, so the warm start left it at its zero init.
     assert np.abs(_np(model.null_caption.state)).max() > 0  # trained away from its zero init
     packed = run_lib.pack_run(run, tmp_path / "packed")
     _, loaded = run_lib.load_model(packed)
@@ -138,11 +148,10 @@ def test_trains_under_tiny_saves_the_null_caption_and_generates_guided(tmp_path)
     assert np.load(out[0])["images"].shape == (1, 60, 60, 1)
 
 
-def test_warm_start_copies_a_runs_weights_and_keeps_the_new_null_caption(tmp_path):
+def test_warm_start_copies_a_runs_weights_and_keeps_the_new_null_caption(plain_run, guided_run):
     from t2i import run as run_lib
-    from tests.runs import train_tiny_run
 
-    source = train_tiny_run(tmp_path / "a")
+    source = plain_run
     _, trained = run_lib.load_model(source, "best")
     model = _model(caption_dropout=0.2)
     model.null_caption.state.assign(np.full((16,), 0.5, "float32"))
@@ -154,6 +163,5 @@ def test_warm_start_copies_a_runs_weights_and_keeps_the_new_null_caption(tmp_pat
     np.testing.assert_array_equal(_np(model.null_caption.state), 0.5)
     with pytest.raises(T2IError, match="has shape"):
         run_lib.warm_start(_model(latent_dim=5), source)
-    # A run that starts from it trains (and keeps the option in its config).
-    run = train_tiny_run(tmp_path / "b", {"train.init_from": str(source), "model.caption_dropout": 0.25})
-    assert run_lib.load_run_config(run).train.init_from == str(source)
+    # A run that starts from it trains (guided_run) and keeps the option in its config.
+    assert run_lib.load_run_config(guided_run).train.init_from == str(source)
