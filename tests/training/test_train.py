@@ -48,10 +48,22 @@ def test_loss_falls_on_a_fixed_batch():
     assert all(b < a for a, b in zip(losses, losses[1:])), losses
 
 
-def test_run_directory_contents(tmp_path):
-    run_dir = tmp_path / "run"
-    cfg = _config(**{"data.held_out": "", "data.num_held_out": 3, "data.held_out_seed": 5})
-    history = train(prepare_run_dir(cfg, run_dir, resume=False), run_dir, verbose=0)
+# Held-out compositions drawn by seed; two epochs (tiny's default), a sample grid each.
+DRAWN = {"data.held_out": "", "data.num_held_out": 3, "data.held_out_seed": 5}
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """(run dir, History): `_config(**DRAWN)` trained two epochs in one go, once per module.
+    Read-only: the run-directory test looks at it, the resume test compares with it."""
+    run_dir = tmp_path_factory.mktemp("straight") / "run"
+    history = train(prepare_run_dir(_config(**DRAWN), run_dir, resume=False), run_dir, verbose=0)
+    return run_dir, history
+
+
+def test_run_directory_contents(straight):
+    run_dir, history = straight
+    cfg = _config(**DRAWN)
     assert set(history.history) >= {"loss", "reconstruction_loss", "kl_loss", "val_loss",
                                      "val_reconstruction_loss", "val_kl_loss"}
     saved = C.ExperimentConfig.load(run_dir / "config.json")
@@ -76,10 +88,10 @@ def test_run_directory_contents(tmp_path):
         prepare_run_dir(cfg, run_dir, resume=False)
 
 
-def test_resume_continues_exactly_where_it_stopped(tmp_path):
-    cfg = _config(**{"train.epochs": 2})
-    straight = tmp_path / "straight"
-    train(prepare_run_dir(cfg, straight, resume=False), straight, verbose=0)
+def test_resume_continues_exactly_where_it_stopped(straight, tmp_path):
+    cfg = _config(**DRAWN)
+    assert cfg.train.epochs == 2
+    straight, _ = straight
 
     split = tmp_path / "split"
     train(prepare_run_dir(cfg.override({"train.epochs": 1}), split, resume=False), split, verbose=0)
