@@ -122,6 +122,8 @@ def test_two_workers_match_one_worker_then_resume_after_a_kill(tmp_path):
 
 
 def test_mirrored_two_replicas_match_one_device(tmp_path):
+    """Two MirroredStrategy replicas (two logical CPUs) give the default strategy's
+    losses; the two trainings run side by side, one process each."""
     script = f"""
 import sys, json
 import tensorflow as tf
@@ -134,16 +136,19 @@ mirrored = tf.distribute.MirroredStrategy
 tf.distribute.MirroredStrategy = lambda: mirrored(["/cpu:0", "/cpu:1"])
 cfg = C.tiny().override({{"data.mnist_source": "bundled", "train.sample_every": 0,
     "model.init_stddev": 0.3, "data.examples_per_epoch": 24, "data.validation_examples": 16}})
-out = {{}}
-for name in ("default", "mirrored"):
-    h = train(cfg, sys.argv[1] + "/" + name, verbose=0, strategy=name)
-    out[name] = h.history
-print(json.dumps(out))
+name = sys.argv[2]
+h = train(cfg, sys.argv[1] + "/" + name, verbose=0, strategy=name)
+print(json.dumps(h.history))
 """
-    r = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=_env(),
-                       capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    names = ("default", "mirrored")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), name], env=_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+             for name in names]
+    out = {}
+    for name, p in zip(names, procs):
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr[-3000:]
+        out[name] = json.loads(stdout.strip().splitlines()[-1])
     for key in ("loss", "kl_loss", "val_loss"):
         np.testing.assert_allclose(out["mirrored"][key], out["default"][key], rtol=2e-5, err_msg=key)
     assert out["default"]["kl_loss"][0] > 0.05  # the noise matters in this config
