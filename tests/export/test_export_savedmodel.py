@@ -30,6 +30,12 @@ def exported(visible_run, tmp_path_factory):
     return run_dir, path
 
 
+@pytest.fixture(scope="module")
+def loaded(exported):
+    """The exported SavedModel loaded once (its signatures are stateless: calls change nothing)."""
+    return tf.saved_model.load(str(exported[1]))
+
+
 def _signatures(path):
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -163,9 +169,8 @@ def test_server_session_path_matches_the_in_memory_model(exported, tmp_path):
     np.testing.assert_allclose(got["alignments"], ref["alignments"], rtol=1e-4, atol=1e-5)
 
 
-def test_seed_determinism_batch_independence_and_score(exported):
-    run_dir, path = exported
-    loaded = tf.saved_model.load(str(path))
+def test_seed_determinism_batch_independence_and_score(exported, loaded):
+    run_dir, _ = exported
     serve = loaded.signatures["serving_default"]
     batch = serve(captions=tf.constant(CAPTIONS), seed=tf.constant([1, 2, 3], tf.int64))["images"].numpy()
     alone = serve(captions=tf.constant(CAPTIONS[1:2]), seed=tf.constant([2], tf.int64))["images"].numpy()
@@ -207,9 +212,8 @@ def test_seed_determinism_batch_independence_and_score(exported):
     ([b"the digit \xff\xfe"], [0], "not valid UTF-8"),
     (["the digit 1 .", "the digit 2 ."], [0], "same batch size"),
 ])
-def test_bad_captions_fail_with_a_message(exported, captions, seeds, message):
-    _, path = exported
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+def test_bad_captions_fail_with_a_message(loaded, captions, seeds, message):
+    serve = loaded.signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         serve(captions=tf.constant(captions), seed=tf.constant(seeds, tf.int64))
 
