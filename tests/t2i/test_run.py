@@ -50,11 +50,17 @@ def test_packed_weights_that_do_not_fit_are_a_clear_error(tiny_run, tmp_path):
         run_lib.load_model(packed)
 
 
-def test_shipped_model_loads_and_generates():
+@pytest.fixture(scope="module")
+def shipped():
+    """(config, model): the shipped model as `load_model(None)` gives it, loaded once."""
+    return run_lib.load_model(None)
+
+
+def test_shipped_model_loads_and_generates(shipped):
     path = run_lib.resolve_run(None)
     assert path == run_lib.PRETRAINED and run_lib.is_packed(path)
     assert (path / run_lib.PACKED_WEIGHTS).stat().st_size < 15e6
-    config, model = run_lib.load_model(None)
+    config, model = shipped
     assert (config.name, config.model.num_steps, config.model.conditioning) == ("mnist_captions", 32, "align")
     assert sorted(config.data.held_out) == sorted(HELD_OUT) and config.data.num_held_out == 0
     tokens = CaptionTokenizer(config.text).encode(["the digit 7 is on the left of the digit 1 ."] * 2)
@@ -64,9 +70,9 @@ def test_shipped_model_loads_and_generates():
     assert 0.01 < images.mean() < 0.5  # ink on a dark canvas, not blank or saturated
 
 
-def test_shipped_model_runs_the_while_loop_and_the_unrolled_graph_draws_the_same():
+def test_shipped_model_runs_the_while_loop_and_the_unrolled_graph_draws_the_same(shipped):
     # The shipped config names the loop form (faster to start and to run); `loop` overrides it.
-    config, model = run_lib.load_model(None)
+    config, model = shipped
     assert config.model.loop == "while" and model.loop == "while"
     fast_config, fast = run_lib.load_model(None, loop="unrolled")
     assert fast_config.model.loop == "unrolled" and fast.loop == "unrolled"
