@@ -144,9 +144,9 @@ print(json.dumps(h.history))
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), name], env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
              for name in names]
+    results = [p.communicate(timeout=300) for p in procs]  # both finish before any assert
     out = {}
-    for name, p in zip(names, procs):
-        stdout, stderr = p.communicate(timeout=300)
+    for name, p, (stdout, stderr) in zip(names, procs, results):
         assert p.returncode == 0, stderr[-3000:]
         out[name] = json.loads(stdout.strip().splitlines()[-1])
     for key in ("loss", "kl_loss", "val_loss"):
