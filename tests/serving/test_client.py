@@ -12,21 +12,13 @@ from PIL import Image
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving import client
-from serving import model_config as mc
-from serving import server as srv
 from t2i.errors import T2IError
-from tests.serving.test_server import H, L, T, W, build_tiny_models, free_port, publish
+from tests.serving.test_server import H, L, T, W, free_port, one_model_server
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory):
-    tiny = build_tiny_models(tmp_path_factory.mktemp("tiny"))
-    base = str(tmp_path_factory.mktemp("t2i"))
-    publish(tiny["tag1"], base, 1)
-    server = srv.ModelServer(models=[mc.ModelConfig("t2i", base)], port=0,
-                             file_system_poll_wait_seconds=0, grpc_max_threads=4).start()
-    yield f"127.0.0.1:{server.port}"
-    server.stop(grace_s=1)
+def target(tiny, tmp_path_factory):
+    yield from one_model_server(tiny, tmp_path_factory, "t2i")
 
 
 @pytest.fixture

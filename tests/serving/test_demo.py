@@ -16,12 +16,10 @@ import requests
 from PIL import Image
 
 from serving import demo as demo_lib
-from serving import model_config as mc
-from serving import server as srv
 from t2i import config as C
 from t2i import visualize
 from t2i.errors import T2IError
-from tests.serving.test_server import build_tiny_models, publish
+from tests.serving.test_server import one_model_server
 
 SEEN = "the digit 3 is at the top of the digit 8 ."
 HELD_OUT = "the digit 2 is on the left of the digit 9 ."
@@ -40,14 +38,8 @@ def local():
 
 
 @pytest.fixture(scope="module")
-def tiny_target(tmp_path_factory):
-    tiny = build_tiny_models(tmp_path_factory.mktemp("tiny"))
-    base = str(tmp_path_factory.mktemp("m"))
-    publish(tiny["tag1"], base, 1)
-    server = srv.ModelServer(models=[mc.ModelConfig("m", base)], port=0,
-                             file_system_poll_wait_seconds=0, grpc_max_threads=4).start()
-    yield f"127.0.0.1:{server.port}"
-    server.stop(grace_s=1)
+def tiny_target(tiny, tmp_path_factory):
+    yield from one_model_server(tiny, tmp_path_factory, "m")
 
 
 # --------------------------------------------------------------------------

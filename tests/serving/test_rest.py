@@ -24,11 +24,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_models(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
 def served(tiny, tmp_path_factory):
     """Model "m": versions 1 (tag 1) and 2 (tag 2), label stable -> 1; gRPC and REST."""
     base = str(tmp_path_factory.mktemp("m"))

@@ -147,6 +147,16 @@ def publish(src, base, version):
     os.rename(tmp, os.path.join(base, str(version)))
 
 
+def one_model_server(tiny, tmp_path_factory, name: str):
+    """Yields "host:port" of a gRPC model server with model `name`, version 1 (tiny tag 1)."""
+    base = str(tmp_path_factory.mktemp(name))
+    publish(tiny["tag1"], base, 1)
+    server = srv.ModelServer(models=[mc.ModelConfig(name, base)], port=0,
+                             file_system_poll_wait_seconds=0, grpc_max_threads=4).start()
+    yield f"127.0.0.1:{server.port}"
+    server.stop(grace_s=1)
+
+
 def wait_for(predicate, timeout=30.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -190,11 +200,6 @@ def rpc_error(fn, *args, **kwargs) -> grpc.RpcError:
 def start_server(models, **kwargs):
     kwargs.setdefault("file_system_poll_wait_seconds", 0)
     return srv.ModelServer(models=models, port=0, grpc_max_threads=8, **kwargs).start()
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_models(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="module")
