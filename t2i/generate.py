@@ -46,7 +46,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     each caption). `sharpen` passes the images (not the gif's canvases) through
     the run's sharpener (`t2i.sharpen`; a `T2IError` if it has none).
     `temperature` scales the prior's noise (`AlignDRAW.generate`). `loop`
-    overrides the run's `model.loop` ("while" starts and runs sooner; the two
+    overrides the run's `model.loop` ("while" starts sooner, at about the same steady speed; the two
     forms' images can differ in the last bit, see BENCHMARKS.md).
     `guidance` sets the classifier-free guidance scale (1: none).
     """

@@ -37,7 +37,7 @@ Modules, one concern each:
     rest            the REST API (werkzeug routing, waitress server)
     flags           the command line (tensorflow_model_server's flags)
 
-    python -m serving.server --port 8500 --rest_api_port 8501 --model_name t2i --model_base_path /models/t2i
+    python -m serving.server --port 8500 --rest_api_port 8501 --model_name t2i --model_base_path models/t2i
     t2i serve --model_config_file models.config
 """
 
