@@ -41,7 +41,7 @@ MNIST_CAPTION_WORDS: tuple[str, ...] = tuple(str(d) for d in range(10)) + (
 
 # Allowed values, one place for each: the config, the model and the layers check against these.
 CONDITIONINGS = ("align", "mean")
-CAPTION_ENCODERS = ("bidirectional", "forward")
+CAPTION_ENCODERS = ("bidirectional", "forward", "embedding")
 LOOPS = ("unrolled", "while")
 PRECISIONS = ("float32", "mixed_bfloat16")
 DATASETS = ("mnist_captions", "coco")
@@ -78,7 +78,10 @@ class ModelConfig:
         caption_encoder: "bidirectional" (the paper's BiLSTM: every word state
             sees the whole caption) or "forward" (one forward LSTM of
             2 * caption_units: word j sees words 1..j, as the original code's
-            encoder effectively did; docs/model.md §3).
+            encoder effectively did; docs/model.md §3) or "embedding" (no
+            recurrence: a word's state is its own embedding next to a code of
+            its position, so digit and place words stay apart; a departure
+            from the paper, §3).
         loop: how the T drawing steps run in the graph: "while" (one
             `keras.ops.fori_loop` body, traced once) or "unrolled" (a Python
             loop, T copies of the step). The same values either way (tested);

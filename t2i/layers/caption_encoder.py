@@ -1,5 +1,6 @@
 """Bidirectional LSTM caption encoder (Mansimov et al. 2016, sec. 3.1)."""
 
+import numpy as np
 import keras
 from keras import ops
 
@@ -29,12 +30,25 @@ class CaptionEncoder(keras.layers.Layer):
     gather the digit and its place from different words instead of reading a
     whole-caption summary at any one of them.
 
+    With `direction="embedding"` there is no recurrence (a departure from the
+    paper, docs/model.md §3): word j's state is its own learned embedding next
+    to a sinusoidal code of its position j,
+
+        h^lang_j = [E x_j ; g * p_j],  p_j = [sin(j w_k), cos(j w_k)]_k,
+        w_k = 10000^(-k / K),  k = 0 .. K-1,  2K = 2 * max(1, units // 8),
+
+    E in R^{vocab x (2u - 2K)} and the gain g in R^{2K} learned (both
+    initialised N(0, s^2) and s). A digit word then holds only its digit and
+    a place word only its place: what is drawn and where are separate words,
+    and the attention's weights say which role (first or second digit) a
+    word plays through its position.
+
     Args:
         vocab_size: size of the id space (id 0 is padding).
         units: units per direction.
         embedding_dim: 0 for one-hot input, else the embedding width.
         init_stddev: weight init.
-        direction: "bidirectional" (the paper) or "forward".
+        direction: "bidirectional" (the paper), "forward" or "embedding".
 
     Call arguments:
         tokens: int [batch, L], 0-padded at the end.
@@ -53,6 +67,9 @@ class CaptionEncoder(keras.layers.Layer):
             raise ValueError(f"vocab_size must be >= 3 (padding, OOV, a word), got {vocab_size}")
         if units < 1:
             raise ValueError(f"units must be >= 1, got {units}")
+        if direction == "embedding" and embedding_dim:
+            raise ValueError("embedding_dim has no use with direction 'embedding' "
+                             "(the word states are the embedding); set it to 0")
         self.vocab_size = vocab_size
         self.units = units
         self.embedding_dim = embedding_dim
@@ -62,6 +79,12 @@ class CaptionEncoder(keras.layers.Layer):
                                                  embeddings_initializer=normal(init_stddev),
                                                  name="embedding")
                           if embedding_dim else None)
+        if direction == "embedding":
+            self.position_dims = 2 * max(1, units // 8)
+            self.word_embedding = keras.layers.Embedding(
+                vocab_size, 2 * units - self.position_dims,
+                embeddings_initializer=normal(init_stddev), name="word_embedding")
+            return
 
         def lstm(width):
             return keras.layers.LSTM(
@@ -78,6 +101,12 @@ class CaptionEncoder(keras.layers.Layer):
                                                             name="bidirectional")
 
     def build(self, tokens_shape):
+        if self.direction == "embedding":
+            self.word_embedding.build(tokens_shape)
+            self.position_gain = self.add_weight(
+                name="position_gain", shape=(self.position_dims,),
+                initializer=keras.initializers.Constant(self.init_stddev))
+            return
         state_width = self.units if self.direction == "bidirectional" else 2 * self.units
         self.initial_state = self.add_weight(name="initial_state", shape=(state_width,),
                                              initializer="zeros")
@@ -92,6 +121,9 @@ class CaptionEncoder(keras.layers.Layer):
     def call(self, tokens):
         tokens = ops.cast(tokens, "int32")
         mask = ops.not_equal(tokens, 0)
+        if self.direction == "embedding":
+            words = ops.concatenate([self.word_embedding(tokens), self._positions(tokens)], -1)
+            return words * ops.expand_dims(ops.cast(mask, words.dtype), -1), mask
         if self.embedding is not None:
             x = self.embedding(tokens)
         else:
@@ -105,6 +137,16 @@ class CaptionEncoder(keras.layers.Layer):
             words = self.bidirectional(x, mask=mask, initial_state=[h0, c0, h0, c0])
         words = words * ops.expand_dims(ops.cast(mask, words.dtype), -1)
         return words, mask
+
+    def _positions(self, tokens):
+        """g * p_j for every position of `tokens` [B, L] -> [B, L, 2K]."""
+        half = self.position_dims // 2
+        frequencies = np.power(10000.0, -np.arange(half) / half).astype("float32")
+        angles = (ops.expand_dims(ops.cast(ops.arange(ops.shape(tokens)[1]), "float32"), -1)
+                  * ops.convert_to_tensor(frequencies))  # [L, K]
+        codes = ops.concatenate([ops.sin(angles), ops.cos(angles)], -1) * self.position_gain
+        return ops.broadcast_to(ops.cast(codes, self.compute_dtype),
+                                (ops.shape(tokens)[0], ops.shape(tokens)[1], self.position_dims))
 
     def compute_output_shape(self, tokens_shape):
         return tuple(tokens_shape) + (2 * self.units,), tuple(tokens_shape)

@@ -174,14 +174,20 @@ def test_mean_conditioning_uses_the_mean_word_state():
         AlignDRAW(vocab_size=24, conditioning="sum")
 
 
-def test_forward_caption_encoder_model_trains_and_round_trips(tmp_path):
-    model = _model(caption_encoder="forward")
-    assert model.caption_encoder.direction == "forward"
+@pytest.mark.parametrize("encoder", ["forward", "embedding"])
+def test_other_caption_encoders_train_and_round_trip(tmp_path, encoder):
+    model = _model(caption_encoder=encoder)
+    assert model.caption_encoder.direction == encoder
     x = _batch()
     out = model(x)
     assert np.isfinite(_np(out["kl"])).all() and _np(out["alignments"]).shape[-1] == L
     clone = AlignDRAW.from_config(model.get_config())
-    assert clone.get_config()["caption_encoder"] == "forward"
+    assert clone.get_config()["caption_encoder"] == encoder
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-3))
+    before = _np(model.caption_encoder.weights[0])
+    model.fit(x, epochs=1, verbose=0)
+    assert np.isfinite(_np(model(x)["kl"])).all()
+    assert np.abs(_np(model.caption_encoder.weights[0]) - before).max() > 0  # the encoder learns
     path = tmp_path / "m.weights.h5"
     model.save_weights(path)
     clone.load_weights(path)

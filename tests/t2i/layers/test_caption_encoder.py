@@ -104,3 +104,34 @@ def test_forward_encoder_contract_and_bad_direction():
                    (tokens,), [(2, 4, 10), (2, 4)], num_weights=4)
     with pytest.raises(ValueError, match="direction"):
         CaptionEncoder(vocab_size=9, units=5, direction="backward")
+
+
+def test_embedding_encoder_matches_numpy_and_has_no_recurrence():
+    layer = CaptionEncoder(vocab_size=9, units=16, init_stddev=0.3, direction="embedding")
+    layer.build((None, None))
+    layer.position_gain.assign(RNG.normal(size=(4,)).astype("float32"))
+    tokens = np.array([[3, 7, 4, 8, 0], [5, 7, 4, 0, 0]])
+    words = ops.convert_to_numpy(layer(tokens)[0])
+    assert words.shape == (2, 5, 32)
+    table = ops.convert_to_numpy(layer.word_embedding.embeddings)
+    gain = ops.convert_to_numpy(layer.position_gain)
+    # Reference: [E x_j ; g * (sin(j w_k), cos(j w_k))], w_k = 10000^(-k/K), K = 2 here.
+    j = np.arange(5.0)[:, None]
+    w = 10000.0 ** (-np.arange(2) / 2)
+    codes = np.concatenate([np.sin(j * w), np.cos(j * w)], -1) * gain
+    for b in range(2):
+        length = int((tokens[b] > 0).sum())
+        ref = np.concatenate([table[tokens[b, :length]], codes[:length]], -1)
+        np.testing.assert_allclose(words[b, :length], ref, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(words[b, length:], 0.0)
+    # A word's state depends on the word and its position only, never on the others.
+    np.testing.assert_array_equal(words[0, 1:3], words[1, 1:3])
+    assert np.abs(words[0, 0] - words[1, 0]).max() > 1e-3
+
+
+def test_embedding_encoder_contract_and_bad_arguments():
+    tokens = np.array([[3, 4, 5, 0], [2, 2, 0, 0]])
+    run_layer_test(CaptionEncoder, dict(vocab_size=9, units=5, init_stddev=0.01, direction="embedding"),
+                   (tokens,), [(2, 4, 10), (2, 4)], num_weights=2)
+    with pytest.raises(ValueError, match="embedding_dim"):
+        CaptionEncoder(vocab_size=9, units=5, embedding_dim=3, direction="embedding")
