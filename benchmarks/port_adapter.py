@@ -3,9 +3,9 @@
 Runs under the PyTorch environment, not t2i's (no t2i import here), e.g.
 
     python3 -m venv ../torch-venv && ../torch-venv/bin/pip install torch==2.13.0 numpy
-    git clone https://github.com/vicissitude1999/text2image /path/to/port
-    /path/to/torch-venv/bin/python benchmarks/port_adapter.py --port /path/to/port train --steps 10 --epochs 3
-    /path/to/torch-venv/bin/python benchmarks/port_adapter.py --port /path/to/port generate --captions 2000
+    git clone https://github.com/vicissitude1999/text2image ../port
+    ../torch-venv/bin/python benchmarks/port_adapter.py --port ../port train --steps 10 --epochs 3
+    ../torch-venv/bin/python benchmarks/port_adapter.py --port ../port generate --captions 2000
 
 Only the port's own model class (`src/aligndraw.py`, `AlignDraw`) is imported from its checkout;
 nothing of it is copied here. Its training step is the one of its `src/train.py` (zero_grad,
@@ -22,6 +22,7 @@ Prints one JSON line: per-epoch training images/s (steps only), or generation ti
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -121,7 +122,8 @@ def main(argv=None) -> int:
             images = [model.generate(captions[i:i + B])[-1] for i in range(0, args.captions, B)]
         gen_s = time.perf_counter() - t0
         images = torch.cat(images).numpy()
-        np.savez_compressed("/dev/null", images=(images * 255).round().astype(np.uint8))
+        # Encode the images as t2i generate's .npz output does (kept in memory, not written).
+        np.savez_compressed(io.BytesIO(), images=(images * 255).round().astype(np.uint8))
         out.update(mode="generate", captions=args.captions, generate_s=gen_s,
                    generate_images_per_s=args.captions / gen_s,
                    process_s=time.perf_counter() - START)
