@@ -1,4 +1,4 @@
-"""Bidirectional LSTM caption encoder (Mansimov et al. 2016, sec. 3.1)."""
+"""Caption encoder: word states from the paper's BiLSTM (Mansimov et al. 2016, sec. 3.1), a forward LSTM, or embeddings."""
 
 import numpy as np
 import keras
@@ -123,7 +123,12 @@ class CaptionEncoder(keras.layers.Layer):
         mask = ops.not_equal(tokens, 0)
         if self.direction == "embedding":
             words = ops.concatenate([self.word_embedding(tokens), self._positions(tokens)], -1)
-            return words * ops.expand_dims(ops.cast(mask, words.dtype), -1), mask
+        else:
+            words = self._lstm_states(tokens, mask)
+        words = words * ops.expand_dims(ops.cast(mask, words.dtype), -1)
+        return words, mask
+
+    def _lstm_states(self, tokens, mask):
         if self.embedding is not None:
             x = self.embedding(tokens)
         else:
@@ -132,11 +137,8 @@ class CaptionEncoder(keras.layers.Layer):
         h0 = ops.broadcast_to(self.initial_state, (batch, width))
         c0 = ops.zeros((batch, width), dtype=self.compute_dtype)
         if self.direction == "forward":
-            words = self.forward_lstm(x, mask=mask, initial_state=[h0, c0])
-        else:
-            words = self.bidirectional(x, mask=mask, initial_state=[h0, c0, h0, c0])
-        words = words * ops.expand_dims(ops.cast(mask, words.dtype), -1)
-        return words, mask
+            return self.forward_lstm(x, mask=mask, initial_state=[h0, c0])
+        return self.bidirectional(x, mask=mask, initial_state=[h0, c0, h0, c0])
 
     def _positions(self, tokens):
         """g * p_j for every position of `tokens` [B, L] -> [B, L, 2K]."""
