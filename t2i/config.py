@@ -95,11 +95,11 @@ class ModelConfig:
             for classifier-free guidance: `t2i generate --guidance`); 0, the
             paper: never.
         precision: "float32" (every product and state in float32) or
-            "mixed_bfloat16": the drawing LSTMs' matrix products in
-            bfloat16 (float32 accumulation), everything else
-            (gates, states, attention, canvas, KL, loss, weights) stays
-            float32. Faster where the CPU multiplies bfloat16 natively
-            (AVX-512 BF16, AMX) or on accelerators; BENCHMARKS.md measures it.
+            "mixed_bfloat16": the drawing LSTMs' matrix products take
+            operands rounded to bfloat16 and sum them in float32, the same
+            numbers on every CPU; everything else (gates, states, attention,
+            canvas, KL, loss, weights) stays float32 (docs/model.md §7).
+            It shows what bfloat16 operands do to training; it is not faster.
     """
 
     image_height: int = 60

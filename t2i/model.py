@@ -76,7 +76,8 @@ class AlignDRAW(keras.Model):
             caption by the learned null caption (`NullCaption`; 0, the paper:
             never). Needed for guided sampling (`generate(guidance=...)`).
         precision: "float32", or "mixed_bfloat16": the drawing LSTMs'
-            matrix products in bfloat16 with float32 accumulation, all else
+            matrix products with operands rounded to bfloat16, summed in
+            float32, all else
             float32 (`LSTMCell`'s matmul_dtype; docs/model.md §7).
         seed: seed of the training noise.
 

@@ -15,15 +15,22 @@ class LSTMCell(keras.layers.Layer):
     Weights are N(0, init_stddev^2) and the bias (forget gate included) is 0,
     as in the original code, unlike Keras' LSTM defaults.
 
-    With matmul_dtype "bfloat16" the product [x, h_prev] @ W is taken in
-    bfloat16: operands rounded from the float32 inputs and weights, float32
-    accumulation, the result rounded to bfloat16 and added to the float32
-    bias; the gates, states and weights stay float32 (docs/model.md §7).
+    With matmul_dtype "bfloat16" the product takes bfloat16 operands:
+
+        z = round_bf16([x, h_prev]) @ round_bf16(W) + b,
+
+    round_bf16 rounding a float32 to the nearest bfloat16 (8 significant
+    bits). The product of two bfloat16 numbers is exact in float32, so z is
+    the float32 sum of exact products: the same numbers on every CPU and
+    backend, whatever bfloat16 instructions it has (native bfloat16 kernels
+    differ: some accumulate or round the result in bfloat16). The gates,
+    states and weights stay float32 (docs/model.md §7).
 
     Args:
         units: size of h and c.
         init_stddev: standard deviation of the weight initialisation.
-        matmul_dtype: "float32" or "bfloat16", the operands' type in the product.
+        matmul_dtype: "float32" or "bfloat16", the precision of the product's
+            operands.
 
     Call arguments:
         inputs: [batch, input_dim].
@@ -53,12 +60,10 @@ class LSTMCell(keras.layers.Layer):
 
     def call(self, inputs, h, c):
         x = ops.concatenate([inputs, h], axis=-1)
-        if self.matmul_dtype == "float32":
-            z = ops.matmul(x, self.kernel)
-        else:
-            z = ops.cast(ops.matmul(ops.cast(x, self.matmul_dtype), ops.cast(self.kernel, self.matmul_dtype)),
-                         x.dtype)
-        z = z + self.bias
+        kernel = self.kernel
+        if self.matmul_dtype == "bfloat16":
+            x, kernel = _round_to_bfloat16(x), _round_to_bfloat16(kernel)
+        z = ops.matmul(x, kernel) + self.bias
         i, f, g, o = ops.split(z, 4, axis=-1)
         c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
         h = ops.sigmoid(o) * ops.tanh(c)
@@ -72,3 +77,8 @@ class LSTMCell(keras.layers.Layer):
         config = super().get_config()
         config.update(units=self.units, init_stddev=self.init_stddev, matmul_dtype=self.matmul_dtype)
         return config
+
+
+def _round_to_bfloat16(x):
+    """x rounded to the nearest bfloat16, as float32 (the gradient passes through)."""
+    return ops.cast(ops.cast(x, "bfloat16"), x.dtype)
