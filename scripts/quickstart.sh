@@ -9,7 +9,12 @@ cd "$(dirname "$0")/.."
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r requirements.txt
+# The versions the test suite last passed with (requirements-lock.txt, resolved on CPython 3.11).
+LOCK=()
+if [ "$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = 3.11 ]; then
+    LOCK=(-c requirements-lock.txt)
+fi
+.venv/bin/python -m pip install -q -r requirements.txt "${LOCK[@]}"
 .venv/bin/python -m pip install -q --no-deps -e .
 
 export TF_CPP_MIN_LOG_LEVEL=2
