@@ -210,10 +210,11 @@ def warmup_requests(model_name: str, captions: list[str]) -> list[bytes]:
 
 def export_model(run_dir, out, version: int | None = None, checkpoint: str = "last",
                  model_name: str = "t2i") -> Path:
-    """Exports a trained run to `<out>/<version>/` and returns that path."""
+    """Exports a trained run (None: the shipped model) to `<out>/<version>/`; returns that path."""
     from t2i import run as run_lib
     from t2i import sharpen
 
+    run_dir = run_lib.resolve_run(run_dir)
     config, model = run_lib.load_model(run_dir, checkpoint)
     sharpener = sharpen.load_run_sharpener(run_dir, model) if sharpen.has_sharpener(run_dir) else None
     return export_loaded(config, model, out, version=version, model_name=model_name, sharpener=sharpener)

@@ -471,6 +471,9 @@ def build_parser(prog: str = "t2i client") -> argparse.ArgumentParser:
                    help="call the `sample` signature with this sampling temperature (>= 0; 1: the "
                         "same images as serving_default, 0: the prior means)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
+    p.add_argument("--batch_size", type=int, default=64,
+                   help="examples per request (default 64, `t2i serve`'s default --max_batch_size); "
+                        "more captions x samples are sent as several requests")
     p.add_argument("--retries", type=int, default=2, help="retries on UNAVAILABLE (default 2)")
     return p
 
@@ -480,6 +483,8 @@ def run_client(args) -> list[str]:
 
     if args.samples < 1:
         raise T2IError(f"--samples must be >= 1, got {args.samples}")
+    if args.batch_size < 1:
+        raise T2IError(f"--batch_size must be >= 1, got {args.batch_size}")
     if args.version is not None and args.version_label is not None:
         raise T2IError("give --version or --version_label, not both")
     temperature = getattr(args, "temperature", None)
@@ -497,10 +502,15 @@ def run_client(args) -> list[str]:
         signature = "trace" if args.gif else "sample" if temperature is not None else args.signature
         call = dict(model_name=args.model_name, version=args.version, version_label=args.version_label,
                     timeout_s=args.timeout, retries=args.retries)
-        if temperature is not None:
-            out = sample(channel, batch, seeds, temperature, **call)
-        else:
-            out = predict(channel, batch, seeds, signature_name=signature, **call)
+        parts = []
+        for start in range(0, len(batch), args.batch_size):
+            part = slice(start, start + args.batch_size)
+            if temperature is not None:
+                parts.append(sample(channel, batch[part], seeds[part], temperature, **call))
+            else:
+                parts.append(predict(channel, batch[part], seeds[part], signature_name=signature,
+                                     **call))
+        out = {alias: np.concatenate([p[alias] for p in parts]) for alias in parts[0]}
     finally:
         channel.close()
     if "images" not in out:

@@ -20,10 +20,13 @@ client written against it works unchanged against the real server:
   `{"error": ...}` bodies and HTTP codes.
 
 Beyond TF Serving it validates input ranks, equal batch sizes and non-empty
-batches before running a signature, bounds concurrency
-(--max_concurrent_requests) and request size (--max_request_bytes) on both
-ports, binds 127.0.0.1 unless --host says otherwise, and retries a failed
-version when its directory changes. Not implemented: Classify/Regress/
+batches before running a signature, and bounds the work one request causes
+(docs/serving.md §6): examples per request (--max_batch_size, checked from the
+declared shape before anything is parsed), values sent against the shape
+declared, the client's deadline between slices of a batch, Predict calls at
+once (--max_concurrent_requests, on by default) and request size
+(--max_request_bytes, 4 MiB) on both ports. It binds 127.0.0.1 unless --host
+says otherwise, and retries a failed version when its directory changes. Not implemented: Classify/Regress/
 MultiInference, batching, monitoring.
 
 Modules, one concern each:
@@ -43,7 +46,9 @@ Modules, one concern each:
 
 from serving.server.flags import build_parser, main, server_from_args
 from serving.server.grpc_services import HEALTH_SERVICES, INT32_MAX
-from serving.server.model_server import ModelServer
+from serving.server.model_server import (DEFAULT_BATCH_SLICE_SIZE, DEFAULT_MAX_BATCH_SIZE,
+                                         DEFAULT_MAX_REQUEST_BYTES, ModelServer,
+                                         default_max_concurrent_requests)
 from serving.server.servable import DEFAULT_SIGNATURE, Servable
 from serving.server.status import (ERROR_MESSAGE_LIMIT, ServingError, clean_tf_message, grpc_code,
                                    http_status, truncate_message)
@@ -52,9 +57,10 @@ from serving.server.versions import MAX_WARMUP_RECORDS, WARMUP_FILE, VersionMana
 from serving.states import AVAILABLE, END, LOADING, START, STATE_NAMES, UNLOADING
 
 __all__ = [
-    "AVAILABLE", "DEFAULT_SIGNATURE", "END", "ERROR_MESSAGE_LIMIT", "HEALTH_SERVICES", "INT32_MAX",
+    "AVAILABLE", "DEFAULT_BATCH_SLICE_SIZE", "DEFAULT_MAX_BATCH_SIZE", "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_SIGNATURE", "END", "ERROR_MESSAGE_LIMIT", "HEALTH_SERVICES", "INT32_MAX",
     "LOADING", "MAX_WARMUP_RECORDS", "ModelServer", "START", "STATE_NAMES", "Servable",
     "ServingError", "UNLOADING", "VersionManager", "WARMUP_FILE", "_as_proto_field", "build_parser",
-    "clean_tf_message", "grpc_code", "http_status", "main", "parse_tensor_proto",
+    "clean_tf_message", "default_max_concurrent_requests", "grpc_code", "http_status", "main", "parse_tensor_proto",
     "server_from_args", "truncate_message",
 ]

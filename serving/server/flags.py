@@ -8,8 +8,8 @@ import signal
 import sys
 import threading
 
-from serving.server.grpc_services import INT32_MAX
-from serving.server.model_server import ModelServer
+from serving.server.model_server import (DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_REQUEST_BYTES,
+                                         ModelServer, default_max_concurrent_requests)
 from t2i.errors import T2IError
 
 log = logging.getLogger("t2i.serving")
@@ -48,13 +48,21 @@ def build_parser(prog: str = "t2i serve") -> argparse.ArgumentParser:
     p.add_argument("--saved_model_tags", default="serve",
                    help="comma-separated MetaGraphDef tags to load (default serve)")
     p.add_argument("--grpc_max_threads", type=int, default=0,
-                   help="gRPC worker threads (default 4 x CPUs)")
-    p.add_argument("--max_concurrent_requests", type=int, default=0,
+                   help="gRPC worker threads (default 4 x CPUs, at least 16); RPCs beyond 4 per "
+                        "thread get RESOURCE_EXHAUSTED at once")
+    p.add_argument("--max_concurrent_requests", type=int, default=default_max_concurrent_requests(),
                    help="Predict calls run at once; others wait up to --queue_timeout_seconds, then "
-                        "get RESOURCE_EXHAUSTED (default 0 = no limit)")
-    p.add_argument("--queue_timeout_seconds", type=float, default=1.0)
-    p.add_argument("--max_request_bytes", type=int, default=INT32_MAX,
-                   help="largest request message accepted (gRPC answers RESOURCE_EXHAUSTED above)")
+                        "get RESOURCE_EXHAUSTED / HTTP 429 (default: one per CPU, at least 2, here "
+                        f"{default_max_concurrent_requests()}; 0 = no limit)")
+    p.add_argument("--queue_timeout_seconds", type=float, default=0.5,
+                   help="how long a Predict call waits for a free slot (default 0.5)")
+    p.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+                   help="largest request accepted: gRPC message or REST body (default 4 MiB; "
+                        "gRPC answers RESOURCE_EXHAUSTED above it, REST 413)")
+    p.add_argument("--max_batch_size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
+                   help="most examples in one Predict request; larger batches get "
+                        f"INVALID_ARGUMENT before anything is parsed (default "
+                        f"{DEFAULT_MAX_BATCH_SIZE}; 0 = no limit)")
     p.add_argument("--enable_serialization_as_tensor_content", type=_bool, nargs="?", const=True,
                    default=False, help="send outputs as tensor_content instead of typed fields")
     p.add_argument("--grace_period_seconds", type=float, default=5.0,
@@ -89,6 +97,7 @@ def server_from_args(args) -> ModelServer:
         grpc_max_threads=args.grpc_max_threads or None,
         max_concurrent_requests=args.max_concurrent_requests,
         queue_timeout_s=args.queue_timeout_seconds, max_request_bytes=args.max_request_bytes,
+        max_batch_size=args.max_batch_size,
         saved_model_tags=tags, tensor_content=args.enable_serialization_as_tensor_content,
         grace_s=args.grace_period_seconds, rest_api_port=args.rest_api_port,
         rest_api_num_threads=args.rest_api_num_threads or None,

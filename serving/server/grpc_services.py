@@ -23,6 +23,8 @@ def build_grpc_server(model_server, max_workers: int, max_request_bytes: int):
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="serving-grpc"),
+        # RPCs beyond 4 per worker thread are refused at once (RESOURCE_EXHAUSTED), not queued.
+        maximum_concurrent_rpcs=4 * max_workers,
         options=[("grpc.max_receive_message_length", max_request_bytes),
                  ("grpc.max_send_message_length", INT32_MAX),
                  ("grpc.so_reuseport", 0)])

@@ -25,6 +25,17 @@ from t2i.errors import T2IError
 
 log = logging.getLogger("t2i.serving")
 
+# The bounds on the work one request causes (docs/serving.md §6). TF Serving's own defaults are
+# 2 GiB messages, no concurrency limit and no batch limit without its batching config.
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024   # gRPC clients' own default receive limit
+DEFAULT_MAX_BATCH_SIZE = 64
+DEFAULT_BATCH_SLICE_SIZE = 16
+
+
+def default_max_concurrent_requests() -> int:
+    """Predict calls run at once by default: one per CPU (at least 2)."""
+    return max(2, os.cpu_count() or 1)
+
 
 class ModelServer(VersionManager):
     """The model server: gRPC (and, with rest_api_port, REST) plus a file-system poller.
@@ -42,8 +53,11 @@ class ModelServer(VersionManager):
                  file_system_poll_wait_seconds: float = 1.0,
                  model_config_file_poll_wait_seconds: float = 0.0,
                  enable_model_warmup: bool = True, num_request_iterations_for_warmup: int = 1,
-                 grpc_max_threads: int | None = None, max_concurrent_requests: int = 0,
-                 queue_timeout_s: float = 1.0, max_request_bytes: int = INT32_MAX,
+                 grpc_max_threads: int | None = None,
+                 max_concurrent_requests: int | None = None, queue_timeout_s: float = 0.5,
+                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+                 batch_slice_size: int = DEFAULT_BATCH_SLICE_SIZE,
                  saved_model_tags=("serve",), tensor_content: bool = False,
                  grace_s: float = 5.0, rest_api_port: int = 0,
                  rest_api_num_threads: int | None = None, rest_api_timeout_ms: int = 30000):
@@ -58,8 +72,12 @@ class ModelServer(VersionManager):
                            "--model_config_file")
         if max_request_bytes is not None and max_request_bytes <= 0:
             raise T2IError(f"--max_request_bytes must be positive, got {max_request_bytes}")
-        if max_concurrent_requests < 0:
+        if max_concurrent_requests is not None and max_concurrent_requests < 0:
             raise T2IError(f"--max_concurrent_requests must be >= 0, got {max_concurrent_requests}")
+        if max_batch_size < 0:
+            raise T2IError(f"--max_batch_size must be >= 0, got {max_batch_size}")
+        if batch_slice_size < 0:
+            raise T2IError(f"batch_slice_size must be >= 0, got {batch_slice_size}")
         if rest_api_num_threads is not None and rest_api_num_threads < 1:
             raise T2IError(f"--rest_api_num_threads must be >= 1, got {rest_api_num_threads}")
         super().__init__(
@@ -72,10 +90,14 @@ class ModelServer(VersionManager):
         cpus = os.cpu_count() or 1
         self.requested_port = int(port)
         self.host = host
-        self.grpc_max_threads = int(grpc_max_threads or max(4, 4 * cpus))
-        self.max_concurrent_requests = int(max_concurrent_requests or 0)
+        self.grpc_max_threads = int(grpc_max_threads or max(16, 4 * cpus))
+        self.max_concurrent_requests = int(default_max_concurrent_requests()
+                                           if max_concurrent_requests is None
+                                           else max_concurrent_requests)
         self.queue_timeout_s = float(queue_timeout_s)
         self.max_request_bytes = int(max_request_bytes or INT32_MAX)
+        self.max_batch_size = int(max_batch_size)
+        self.batch_slice_size = int(batch_slice_size)
         self.grace_s = float(grace_s)
         self.requested_rest_port = int(rest_api_port or 0)
         self.rest_api_num_threads = int(rest_api_num_threads or max(4, 4 * cpus))
@@ -163,7 +185,9 @@ class ModelServer(VersionManager):
         return self._busy
 
     @contextlib.contextmanager
-    def _request_slot(self, context):
+    def request_slot(self, context):
+        """Hold one of the --max_concurrent_requests slots, or raise RESOURCE_EXHAUSTED (or
+        DEADLINE_EXCEEDED when the deadline comes first) after --queue_timeout_seconds."""
         if self._slots is None:
             yield
             return
@@ -185,13 +209,19 @@ class ModelServer(VersionManager):
                 self._busy -= 1
             self._slots.release()
 
-    def predict(self, request, context=None):
-        """PredictionService.Predict (context: a grpc.ServicerContext or None)."""
+    def predict(self, request, context=None, *, slot_held: bool = False):
+        """PredictionService.Predict (context: a grpc.ServicerContext or None).
+
+        slot_held: the caller already holds a request slot (the REST API takes one
+        before it parses the body).
+        """
         _check_deadline(context)
-        with self._request_slot(context):
+        with contextlib.nullcontext() if slot_held else self.request_slot(context):
             _check_deadline(context)
             servable = self.resolve(request.model_spec)
-            response = servable.predict(request, self.tensor_content)
+            response = servable.predict(
+                request, self.tensor_content, max_batch_size=self.max_batch_size,
+                slice_size=self.batch_slice_size, check_alive=lambda: _check_deadline(context))
         _check_deadline(context)
         return response
 

@@ -45,6 +45,11 @@ log = logging.getLogger("t2i.serving")
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 INT64_MAX = 2**63 - 1
+# JSON numbers longer than this are refused before Python converts them (a float64 needs at
+# most 309 integer digits; 5,000 digits would raise inside the json module).
+MAX_NUMBER_DIGITS = 400
+# Deepest tensor accepted from JSON (TensorFlow's own limit is 254; t2i's inputs have rank <= 4).
+MAX_JSON_RANK = 32
 _VERBS = "any(predict, classify, regress)"
 
 
@@ -197,6 +202,9 @@ def _dense_shape(value) -> list[int]:
     shape = []
     while isinstance(value, list):
         shape.append(len(value))
+        if len(shape) > MAX_JSON_RANK:
+            raise _invalid(f"JSON value nested deeper than {MAX_JSON_RANK} lists: no tensor has "
+                           f"rank above {MAX_JSON_RANK}")
         if not value:
             break
         value = value[0]
@@ -323,6 +331,20 @@ def _inputs_to_tensors(inputs, infos: dict) -> dict:
     return out
 
 
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise _invalid(f"JSON Parse error: a number of {len(text)} digits; at most "
+                       f"{MAX_NUMBER_DIGITS} are accepted")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise _invalid(f"JSON Parse error: a number of {len(text)} characters; at most "
+                       f"{MAX_NUMBER_DIGITS} are accepted")
+    return float(text)
+
+
 def parse_predict_body(body: bytes, signature_inputs) -> tuple[str, str, dict]:
     """(signature name, "row" or "columnar", {alias: TensorProto}) of a :predict body.
 
@@ -332,12 +354,14 @@ def parse_predict_body(body: bytes, signature_inputs) -> tuple[str, str, dict]:
     if not body.strip():
         raise _invalid("JSON Parse error: The document is empty")
     try:
-        doc = json.loads(body)
+        doc = json.loads(body, parse_int=_parse_int, parse_float=_parse_float)
     except UnicodeDecodeError as e:
         raise _invalid(f"JSON Parse error: Invalid encoding in string. at offset: {e.start}") \
             from None
     except json.JSONDecodeError as e:
         raise _invalid(f"JSON Parse error: {e.msg} at offset: {e.pos}") from None
+    except RecursionError:
+        raise _invalid("JSON Parse error: the document is nested too deeply") from None
     if not isinstance(doc, dict):
         raise _invalid(f"JSON Value: {_json_text(doc)} Is not object")
     signature = doc.get("signature_name", "")
@@ -433,12 +457,14 @@ class RestApi:
         except ServingError as e:
             status, body = http_status(e.code), {"error": truncate_message(e.message)}
         except RequestEntityTooLarge:
-            status, body = 413, {"error": (
-                f"Request body of {request.content_length} bytes is larger than "
-                f"--max_request_bytes={self.max_request_bytes}")}
+            status, body = 413, {"error": _too_large(self.max_request_bytes,
+                                                     request.content_length)}
         except Exception as e:  # noqa: BLE001 - the server must keep serving
             log.exception("internal error in REST request %s %s", request.method, request.path)
             status, body = 500, {"error": f"{type(e).__name__}: {e}"}
+        if 400 <= status < 500:  # one line per refused request, no trace
+            log.info("REST %s %s -> %d: %s", request.method, request.path[:200], status,
+                     body["error"][:300])
         text = json.dumps(body, ensure_ascii=False)
         response = Response(text, status=status, content_type="application/json")
         return response(environ, start_response)
@@ -490,13 +516,18 @@ class RestApi:
                 raise _invalid(f'Serving signature name: "{key}" not found in signature def')
             return sig.inputs
 
-        signature, layout, tensors = parse_predict_body(body, signature_inputs)
-        request = predict_pb2.PredictRequest()
-        request.model_spec.CopyFrom(spec)
-        request.model_spec.signature_name = signature
-        for alias, proto in tensors.items():
-            request.inputs[alias].CopyFrom(proto)
-        response = self.server.predict(request, _Deadline(self.timeout_s))
+        deadline = _Deadline(self.timeout_s)
+        # The slot covers parsing too: a JSON body takes many times its size in memory while
+        # it becomes tensors, so at most --max_concurrent_requests bodies are parsed at once.
+        with self.server.request_slot(deadline):
+            signature, layout, tensors = parse_predict_body(body, signature_inputs)
+            request = predict_pb2.PredictRequest()
+            request.model_spec.CopyFrom(spec)
+            request.model_spec.signature_name = signature
+            for alias, proto in tensors.items():
+                request.inputs[alias].CopyFrom(proto)
+            del tensors
+            response = self.server.predict(request, deadline, slot_held=True)
         outputs = {alias: wire.decode(proto) for alias, proto in response.outputs.items()}
         return predict_response_json(outputs, layout)
 
@@ -520,6 +551,36 @@ class RestApi:
                 "metadata": {"signature_def": json_format.MessageToDict(sigs, **options)}}
 
 
+def _too_large(limit: int | None, size: int | None = None) -> str:
+    size_text = f" of {size} bytes" if size is not None else ""
+    return f"Request body{size_text} is larger than --max_request_bytes={limit}"
+
+
+def _json_error_channel(limit: int | None):
+    """A waitress channel whose own error answers (a body over the size limit, a malformed
+    request line or chunk) are TF Serving's {"error": ...} JSON instead of plain text."""
+    from waitress.channel import HTTPChannel
+    from waitress.task import ErrorTask
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self):
+            e = self.request.error
+            message = (_too_large(limit) if e.code == 413
+                       else f"{e.reason}: {e.body}".strip().rstrip(":"))
+            log.info("REST request refused by the HTTP layer -> %d: %s", e.code, message[:300])
+            body = json.dumps({"error": message}).encode("utf-8")
+            self.status = f"{e.code} {e.reason}"
+            self.response_headers.append(("Content-Type", "application/json"))
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    class JsonErrorChannel(HTTPChannel):
+        error_task_class = JsonErrorTask
+
+    return JsonErrorChannel
+
+
 class RestServer:
     """waitress serving a RestApi on host:port (port 0 = any free); binds at construction."""
 
@@ -528,8 +589,10 @@ class RestServer:
         import waitress
 
         self.app = RestApi(model_server, timeout_s=timeout_s, max_request_bytes=max_request_bytes)
-        # waitress refuses bodies a little above the app's own limit (which answers with JSON).
-        limit = (max_request_bytes or 2**31 - 1) + 65536
+        # Bodies up to 4x the limit are read (waitress keeps those over 512 KiB in a temporary
+        # file, not in memory) and refused by the app; larger ones waitress refuses from their
+        # Content-Length before reading them. Both answer 413 with TF Serving's JSON error.
+        limit = 4 * (max_request_bytes or 2**31 - 1) + 65536
         try:
             self._server = waitress.create_server(
                 self.app, host=host.strip("[]"), port=int(port), threads=int(threads),
@@ -538,6 +601,7 @@ class RestServer:
         except OSError as e:
             raise T2IError(f"cannot listen on {host}:{port} (--rest_api_port): "
                            f"{e.strerror or e}") from None
+        self._server.channel_class = _json_error_channel(max_request_bytes)
         self.port = int(self._server.effective_port)
         self._thread = None
 

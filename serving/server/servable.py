@@ -6,11 +6,12 @@ import os
 from dataclasses import dataclass
 
 import grpc
+import numpy as np
 
 from serving import wire
 from serving.server.status import ServingError, clean_tf_message, grpc_code
 from serving.server.tensors import (_as_proto_field, _dtype_name, _shape_str, _tensorflow,
-                                    parse_tensor_proto)
+                                    check_values_fill_shape, declared_shape, parse_tensor_proto)
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -22,6 +23,7 @@ class _Signature:
     inputs: dict               # alias -> TensorInfo (sorted by alias)
     outputs: dict              # alias -> TensorInfo (sorted by alias)
     batch_major: bool          # every input has known rank >= 1 and dim 0 == -1
+    splittable: bool = False   # batch_major, and every output too: runs in slices of the batch
 
 
 def _read_meta_graph(path: str, tags: tuple[str, ...]):
@@ -81,13 +83,25 @@ class Servable:
             batch_major = bool(inputs) and all(
                 not ti.tensor_shape.unknown_rank and len(ti.tensor_shape.dim) >= 1
                 and ti.tensor_shape.dim[0].size == -1 for ti in inputs.values())
-            signatures[key] = _Signature(key, fn, inputs, outputs, batch_major)
+            splittable = batch_major and bool(outputs) and all(
+                not ti.tensor_shape.unknown_rank and len(ti.tensor_shape.dim) >= 1
+                and ti.tensor_shape.dim[0].size == -1 for ti in outputs.values())
+            signatures[key] = _Signature(key, fn, inputs, outputs, batch_major, splittable)
         return cls(name, version, path, loaded, signature_defs, signatures)
 
     # ---- Predict ---------------------------------------------------------
 
-    def predict(self, request, tensor_content: bool = False):
-        """Run a PredictRequest (TF Serving's RunPredict) -> PredictResponse."""
+    def predict(self, request, tensor_content: bool = False, *, max_batch_size: int = 0,
+                slice_size: int = 0, check_alive=None):
+        """Run a PredictRequest (TF Serving's RunPredict) -> PredictResponse.
+
+        Beyond TF Serving, the work a request causes is bounded: a batch-major input
+        declaring more than `max_batch_size` examples (0: no limit) is refused before
+        anything is parsed, every input must carry one value per element it declares,
+        and a batch larger than `slice_size` runs in slices of that size with
+        `check_alive()` (which raises ServingError once the client's deadline has
+        passed or it went away) called before each one.
+        """
         tf = _tensorflow()
         from tensorflow_serving.apis import predict_pb2
         invalid = grpc.StatusCode.INVALID_ARGUMENT
@@ -111,8 +125,8 @@ class Servable:
                 f"input size does not match signature: {len(req)}!={len(want)} "
                 f"len({{{','.join(req)}}}) != len({{{','.join(want)}}}). "
                 f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."))
-        # GetInputValues
-        arrays = {}
+        # GetInputValues, each declared size checked before anything is allocated.
+        shapes = {}
         for alias, info in sig.inputs.items():
             if alias not in request.inputs:
                 raise ServingError(invalid, (
@@ -120,7 +134,25 @@ class Servable:
                     f"and no default value provided. Inputs expected to be in the request "
                     f"{{{','.join(sorted(request.inputs))}}}, or default input alias set: "))
             try:
-                arrays[alias] = parse_tensor_proto(request.inputs[alias])
+                shapes[alias] = declared_shape(request.inputs[alias])
+            except ValueError:
+                raise ServingError(invalid, f"tensor parsing error: {alias}") from None
+        if sig.batch_major and max_batch_size:
+            for alias, shape in shapes.items():
+                if shape and shape[0] > max_batch_size:
+                    raise ServingError(invalid, (
+                        f'input "{alias}" holds a batch of {shape[0]} examples, more than this '
+                        f"server's maximum batch size of {max_batch_size} (--max_batch_size); "
+                        f"send at most {max_batch_size} examples per request"))
+        arrays = {}
+        for alias in sig.inputs:
+            proto = request.inputs[alias]
+            try:
+                check_values_fill_shape(proto, shapes[alias])
+            except ValueError as e:
+                raise ServingError(invalid, f"tensor parsing error: {alias}: {e}") from None
+            try:
+                arrays[alias] = parse_tensor_proto(proto)
             except Exception:
                 raise ServingError(invalid, f"tensor parsing error: {alias}") from None
         # output_filter
@@ -164,23 +196,40 @@ class Servable:
                     f"empty batch: input {empty[0]} has 0 entries (dim 0 is 0); send at least "
                     f"one example"))
         # Run.
-        feeds = {alias: tf.convert_to_tensor(arrays[alias], dtype=tf.dtypes.as_dtype(info.dtype))
-                 for alias, info in sig.inputs.items()}
+        dtypes = {alias: tf.dtypes.as_dtype(info.dtype) for alias, info in sig.inputs.items()}
+        batch = next(iter(arrays.values())).shape[0] if sig.batch_major else 0
+        step = slice_size if sig.splittable and 0 < slice_size < batch else batch
+        parts = []
+        for start in range(0, max(batch, 1), max(step, 1)):
+            if check_alive is not None:
+                check_alive()
+            part = arrays if step == batch else {a: v[start:start + step] for a, v in arrays.items()}
+            parts.append(self._run(sig, part, dtypes, aliases))
+        for alias in aliases:
+            if len(parts) == 1:
+                arr, dtype_enum = parts[0][alias]
+            else:
+                arr, dtype_enum = np.concatenate([p[alias][0] for p in parts]), parts[0][alias][1]
+            if tensor_content:
+                response.outputs[alias].CopyFrom(tf.make_tensor_proto(arr))
+                continue
+            fast = wire.encode(arr, dtype_enum)
+            if fast is not None:
+                response.outputs[alias].MergeFromString(fast)
+            else:
+                response.outputs[alias].CopyFrom(_as_proto_field(arr, dtype_enum))
+        return response
+
+    @staticmethod
+    def _run(sig, arrays: dict, dtypes: dict, aliases: list) -> dict:
+        """One call of the signature: {alias: (ndarray, DataType enum)} of the outputs asked for."""
+        tf = _tensorflow()
+        feeds = {alias: tf.convert_to_tensor(arrays[alias], dtype=dtypes[alias]) for alias in arrays}
         try:
             result = sig.fn(**feeds)
         except tf.errors.OpError as e:
             raise ServingError(grpc_code(e.error_code), clean_tf_message(e.message)) from None
         except (TypeError, ValueError) as e:
-            raise ServingError(invalid, clean_tf_message(str(e))) from None
-        for alias in aliases:
-            value = result[alias]
-            arr = value.numpy()
-            if tensor_content:
-                response.outputs[alias].CopyFrom(tf.make_tensor_proto(arr))
-                continue
-            fast = wire.encode(arr, value.dtype.as_datatype_enum)
-            if fast is not None:
-                response.outputs[alias].MergeFromString(fast)
-            else:
-                response.outputs[alias].CopyFrom(_as_proto_field(arr, value.dtype.as_datatype_enum))
-        return response
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, clean_tf_message(str(e))) from None
+        return {alias: (result[alias].numpy(), result[alias].dtype.as_datatype_enum)
+                for alias in aliases}

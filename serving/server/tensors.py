@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
@@ -41,6 +42,48 @@ def _dtype_name(enum_value: int) -> str:
 
 def _shape_str(dims) -> str:
     return "[" + ",".join(str(int(d)) for d in dims) + "]"
+
+
+# The repeated field that carries a dtype's values, and how many entries one element takes
+# (tensorflow/core/framework/tensor.proto). DataType enum values from types.proto.
+_VALUE_FIELDS = {
+    1: ("float_val", 1), 2: ("double_val", 1), 3: ("int_val", 1), 4: ("int_val", 1),
+    5: ("int_val", 1), 6: ("int_val", 1), 7: ("string_val", 1), 8: ("scomplex_val", 2),
+    9: ("int64_val", 1), 10: ("bool_val", 1), 14: ("half_val", 1), 17: ("int_val", 1),
+    18: ("dcomplex_val", 2), 19: ("half_val", 1), 22: ("uint32_val", 1), 23: ("uint64_val", 1),
+}
+
+
+def declared_shape(proto) -> tuple[int, ...]:
+    """The shape a TensorProto declares, read without allocating anything."""
+    if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
+        raise ValueError("invalid shape")
+    return tuple(int(d.size) for d in proto.tensor_shape.dim)
+
+
+def check_values_fill_shape(proto, shape: tuple[int, ...]) -> None:
+    """Refuse a TensorProto whose values do not fill its declared shape exactly.
+
+    TensorFlow repeats the last value to fill a shape (a [4096] tensor from one value),
+    so a request of a few bytes could declare any amount of work; the local server
+    asks for every value to be sent. Raises ValueError naming both sizes.
+    """
+    elements = math.prod(shape)
+    shape_text = "[" + ",".join(str(d) for d in shape) + "]"
+    if proto.tensor_content:
+        itemsize = np.dtype(_tensorflow().dtypes.as_dtype(proto.dtype).as_numpy_dtype).itemsize
+        sent, want = len(proto.tensor_content), elements * itemsize
+        if sent != want:
+            raise ValueError(f"shape {shape_text} declares {elements} values ({want} bytes of "
+                             f"tensor_content) but the request carries {sent} bytes")
+        return
+    field, per_element = _VALUE_FIELDS.get(proto.dtype, (None, 1))
+    if field is None:
+        return
+    sent = len(getattr(proto, field))
+    if sent != elements * per_element:
+        raise ValueError(f"shape {shape_text} declares {elements} values but the request "
+                         f"carries {sent // per_element}; send one value per element")
 
 
 def parse_tensor_proto(proto) -> np.ndarray:

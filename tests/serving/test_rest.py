@@ -264,6 +264,19 @@ ERRORS = [
     ("classify", "/v1/models/m:classify", {"examples": []}, 501, "Classify is not implemented"),
     ("too large", "/v1/models/m:predict",
      {"instances": [{"captions": "x" * 70_000, "seed": 1}]}, 413, "--max_request_bytes=65536"),
+    # The bounds on one request's work (docs/serving.md §6).
+    ("deep JSON", "/v1/models/m:predict", '{"instances": ' + "[" * 20_000 + "]" * 20_000 + "}",
+     400, "JSON Parse error: the document is nested too deeply"),
+    ("nested deeper than a tensor", "/v1/models/m:predict",
+     '{"instances": [{"captions": ' + "[" * 100 + '"a"' + "]" * 100 + ', "seed": 1}]}', 400,
+     "nested deeper than 32 lists"),
+    ("huge integer", "/v1/models/m:predict",
+     '{"instances": [{"captions": "a", "seed": ' + "9" * 5000 + "}]}", 400,
+     "JSON Parse error: a number of 5000 digits"),
+    ("batch over the limit", "/v1/models/m:predict",
+     {"instances": [{"captions": "a", "seed": i} for i in range(srv.DEFAULT_MAX_BATCH_SIZE + 1)]},
+     400, f"holds a batch of {srv.DEFAULT_MAX_BATCH_SIZE + 1} examples, more than this server's "
+          f"maximum batch size of {srv.DEFAULT_MAX_BATCH_SIZE} (--max_batch_size)"),
 ]
 
 
@@ -276,6 +289,39 @@ def test_bad_requests_get_tf_serving_errors(served, name, path, body, status, me
     error = answer.json()["error"]
     assert message in error
     assert "Traceback" not in error and "Graph execution error" not in error
+    still_serving(stubs, url)
+
+
+def test_refused_requests_log_one_line_without_a_trace(served, caplog):
+    _, stubs, url = served
+    with caplog.at_level("INFO", logger="t2i.serving"):
+        answer = post(url, "/v1/models/m:predict", '{"instances": ' + "[" * 5000 + "]" * 5000 + "}",
+                      raw=True)
+    assert answer.status_code == 400
+    lines = [r for r in caplog.records if "nested too deeply" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None
+    assert "\n" not in lines[0].getMessage()
+    still_serving(stubs, url)
+
+
+def test_body_far_over_the_limit_is_refused_in_json_before_it_is_read(served):
+    """A Content-Length far above --max_request_bytes gets TF Serving's JSON 413 at once."""
+    import socket
+    _, stubs, url = served
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{")
+        reply = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert b"application/json" in head
+    assert json.loads(body) == {"error": "Request body is larger than --max_request_bytes=65536"}
     still_serving(stubs, url)
 
 

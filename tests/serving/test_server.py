@@ -706,6 +706,108 @@ def test_concurrency_limit_and_deadlines(tiny, tmp_path):
 
 
 # --------------------------------------------------------------------------
+# the bounds on one request's work (docs/serving.md §6)
+
+
+def _declared(captions_shape, seeds_shape, captions=(b"a",), seeds=(1,)):
+    """A Predict request whose tensors declare shapes but carry only the values given."""
+    req = predict_request(captions=None)
+    req.inputs["captions"].dtype = types_pb2.DT_STRING
+    req.inputs["captions"].tensor_shape.dim.add(size=captions_shape)
+    req.inputs["captions"].string_val.extend(captions)
+    req.inputs["seed"].dtype = types_pb2.DT_INT64
+    req.inputs["seed"].tensor_shape.dim.add(size=seeds_shape)
+    req.inputs["seed"].int64_val.extend(seeds)
+    return req
+
+
+@pytest.mark.parametrize("declared,message", [
+    (4096, "holds a batch of 4096 examples, more than this server's maximum batch size of 64 "
+           "(--max_batch_size); send at most 64 examples per request"),
+    (10**8, "holds a batch of 100000000 examples"),
+    (3, "tensor parsing error: captions: shape [3] declares 3 values but the request carries 1; "
+        "send one value per element"),
+])
+def test_a_small_request_cannot_declare_more_work_than_it_carries(served, declared, message):
+    """TensorFlow fills a declared shape from one value; the server refuses that (under 1 KB)."""
+    server, stubs = served
+    assert server.max_batch_size == srv.DEFAULT_MAX_BATCH_SIZE == 64
+    req = _declared(declared, declared)
+    assert req.ByteSize() < 1024
+    err = rpc_error(stubs.predict.Predict, req, timeout=10)
+    assert err.code() == INVALID, err.details()
+    assert message in err.details()
+    check_still_serving(stubs)
+
+
+def test_tensor_content_must_match_the_declared_shape(served):
+    _, stubs = served
+    req = _declared(2, 2, captions=(b"a", b"b"), seeds=())
+    req.inputs["seed"].tensor_content = np.array([1], np.int64).tobytes()  # 8 bytes for [2]
+    err = rpc_error(stubs.predict.Predict, req, timeout=10)
+    assert err.code() == INVALID
+    assert ("tensor parsing error: seed: shape [2] declares 2 values (16 bytes of tensor_content) "
+            "but the request carries 8 bytes") in err.details()
+    req.inputs["seed"].tensor_content = np.array([1, 2], np.int64).tobytes()
+    images = tf.make_ndarray(stubs.predict.Predict(req, timeout=10).outputs["images"])
+    assert images[:, 0, 0, 0].tolist() == [2, 3]  # seed + tag 1
+
+
+def test_batch_at_the_limit_runs_in_slices_with_the_same_outputs(tiny, tmp_path):
+    base = str(tmp_path / "m")
+    os.makedirs(base)
+    publish(tiny["tag1"], base, 1)
+    server = start_server([mc.ModelConfig("m", base)], max_batch_size=10, batch_slice_size=3)
+    stubs = Stubs(server.port)
+    try:
+        seeds = list(range(100, 110))
+        resp = stubs.predict.Predict(predict_request([f"c{i}" for i in seeds], seeds), timeout=10)
+        images = tf.make_ndarray(resp.outputs["images"])
+        np.testing.assert_array_equal(images[:, 0, 0, 0], np.array(seeds) + 1)
+        assert tf.make_ndarray(resp.outputs["alignments"]).shape == (10, T, L)
+        err = rpc_error(stubs.predict.Predict, predict_request(["c"] * 11), timeout=10)
+        assert err.code() == INVALID and "--max_batch_size" in err.details()
+    finally:
+        stubs.close()
+        server.stop(grace_s=1)
+
+
+def test_work_stops_between_slices_once_the_deadline_has_passed(tiny, tmp_path):
+    """40 slices of ~0.1 s each (4 s of work); the client gives up after 0.3 s."""
+    base = str(tmp_path / "m")
+    os.makedirs(base)
+    publish(tiny["tag1"], base, 1)
+    server = start_server([mc.ModelConfig("m", base)], batch_slice_size=1)
+    stubs = Stubs(server.port)
+    req = predict_pb2.PredictRequest()
+    req.model_spec.name, req.model_spec.signature_name = "m", "slow"
+    req.inputs["delay_us"].CopyFrom(tf.make_tensor_proto(np.full(40, 50_000, np.int64)))
+    try:
+        start = time.monotonic()
+        err = rpc_error(stubs.predict.Predict, req, timeout=0.3)
+        assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        wait_for(lambda: server.busy_slots == 0, what="the slot to be released")
+        # Stopped after the slice running at the deadline, not after all 40.
+        assert time.monotonic() - start < 2.0
+        check_still_serving(stubs)
+    finally:
+        stubs.close()
+        server.stop(grace_s=1)
+
+
+def test_admission_control_and_request_size_are_bounded_by_default(tiny, tmp_path):
+    args = srv.build_parser().parse_args(["--model_base_path", str(tmp_path)])
+    assert args.max_concurrent_requests == srv.default_max_concurrent_requests() >= 2
+    assert args.max_batch_size == srv.DEFAULT_MAX_BATCH_SIZE
+    assert args.max_request_bytes == srv.DEFAULT_MAX_REQUEST_BYTES == 4 * 1024 * 1024
+    server = srv.server_from_args(args)
+    assert server.max_concurrent_requests == srv.default_max_concurrent_requests()
+    assert server.grpc_max_threads >= 16
+    with pytest.raises(T2IError, match="--max_batch_size must be >= 0"):
+        srv.ModelServer(models=[mc.ModelConfig("m", str(tmp_path))], max_batch_size=-1)
+
+
+# --------------------------------------------------------------------------
 # the command line
 
 
