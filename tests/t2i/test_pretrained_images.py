@@ -3,7 +3,8 @@
 `pretrained_images.npz` holds the uint8 images that `t2i generate` writes for
 four captions and four seeds (`AlignDRAW.generate` on the shipped packed run,
 then `visualize.to_uint8`). A refactor that changes no behaviour keeps every
-image bit-identical; a deliberate change of the model's arithmetic (for
+image bit-identical on one machine (another CPU's kernels may round a few
+pixels the other way: at most MAX_ROUNDING_PIXELS, by one level); a deliberate change of the model's arithmetic (for
 example a faster form of the same equations) regenerates the file with
 
     PYTHONPATH=. python tests/t2i/test_pretrained_images.py --write
@@ -35,7 +36,14 @@ CAPTIONS = [
 SEEDS = [0, 1, 2, 3]
 
 
-def draw() -> np.ndarray:
+# Float rounding differs between CPUs' matrix kernels and between batch sizes: values move by
+# up to ~7e-6, which flips about one uint8 pixel in 60,000 by one level
+# (benchmarks/batch_independence.py). The 16 images have 57,600 pixels; a change of behaviour
+# moves thousands, by many levels.
+MAX_ROUNDING_PIXELS = 4
+
+
+def draw(one_at_a_time: bool = False) -> np.ndarray:
     """uint8 [captions x seeds, H, W, C]: caption-major, the shipped model's images."""
     from t2i import run as run_lib
     from t2i import visualize
@@ -45,21 +53,33 @@ def draw() -> np.ndarray:
     tokens = CaptionTokenizer(config.text).encode(CAPTIONS)
     reps = np.repeat(tokens, len(SEEDS), axis=0)
     seeds = np.tile(np.array(SEEDS), len(CAPTIONS))
-    return visualize.to_uint8(model.generate(reps, seeds)["images"])
+    if one_at_a_time:
+        images = np.concatenate([model.generate(reps[i:i + 1], seeds[i:i + 1])["images"]
+                                 for i in range(len(seeds))])
+    else:
+        images = model.generate(reps, seeds)["images"]
+    return visualize.to_uint8(images)
+
+
+def _assert_same_up_to_rounding(got, expected, what):
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
+    changed = np.flatnonzero(diff.reshape(len(diff), -1).max(axis=1))
+    assert diff.max() <= 1 and (diff > 0).sum() <= MAX_ROUNDING_PIXELS, (
+        f"{len(changed)} of {len(diff)} images differ from {what} "
+        f"({int((diff > 0).sum())} pixels, up to {int(diff.max())} levels); first: "
+        + ", ".join(f"{CAPTIONS[i // len(SEEDS)]!r} seed {SEEDS[i % len(SEEDS)]}" for i in changed[:3]))
 
 
 def test_shipped_model_draws_the_reference_images():
     with np.load(REFERENCE) as ref:
         assert list(ref["captions"]) == CAPTIONS and list(ref["seeds"]) == SEEDS
         expected = ref["images"]
-    got = draw()
-    assert got.shape == expected.shape and got.dtype == expected.dtype
-    diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
-    changed = np.flatnonzero(diff.reshape(len(diff), -1).max(axis=1))
-    assert not len(changed), (
-        f"{len(changed)} of {len(diff)} images differ from the reference "
-        f"({int((diff > 0).sum())} pixels, up to {int(diff.max())} levels); first: "
-        + ", ".join(f"{CAPTIONS[i // len(SEEDS)]!r} seed {SEEDS[i % len(SEEDS)]}" for i in changed[:3]))
+    _assert_same_up_to_rounding(draw(), expected, "the reference")
+
+
+def test_an_image_drawn_alone_is_the_one_drawn_in_a_batch():
+    _assert_same_up_to_rounding(draw(one_at_a_time=True), draw(), "the batch of 16")
 
 
 if __name__ == "__main__":
