@@ -8,23 +8,24 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from serving import wire
 from serving.server import _as_proto_field
 
-RNG = np.random.default_rng(0)
+# Each case's array is drawn from the test's own generator: (make(rng), dtype, field, id).
 CASES = [
-    (RNG.integers(0, 256, (4, 60, 60, 1)).astype(np.uint8), types_pb2.DT_UINT8, "int_val"),
-    (RNG.random((3, 32, 17)).astype(np.float32), types_pb2.DT_FLOAT, "float_val"),
-    (RNG.random(2000), types_pb2.DT_DOUBLE, "double_val"),
-    (RNG.integers(-2**40, 2**40, 3000), types_pb2.DT_INT64, "int64_val"),
-    (RNG.integers(-2**31, 2**31, 2000).astype(np.int32), types_pb2.DT_INT32, "int_val"),
-    (np.array([0, 127, 128, 16383, 16384, 2**63 - 1, -1, -2**63] * 200, np.int64), types_pb2.DT_INT64,
-     "int64_val"),
-    (RNG.random(5000) > 0.5, types_pb2.DT_BOOL, "bool_val"),
-    (np.zeros((0, 3), np.float32), types_pb2.DT_FLOAT, "float_val"),
-    (RNG.random((2, 3)).astype(np.float32), types_pb2.DT_FLOAT, "float_val"),
+    (lambda rng: rng.integers(0, 256, (4, 60, 60, 1)).astype(np.uint8), types_pb2.DT_UINT8, "int_val", "uint8"),
+    (lambda rng: rng.random((3, 32, 17)).astype(np.float32), types_pb2.DT_FLOAT, "float_val", "float32"),
+    (lambda rng: rng.random(2000), types_pb2.DT_DOUBLE, "double_val", "float64"),
+    (lambda rng: rng.integers(-2**40, 2**40, 3000), types_pb2.DT_INT64, "int64_val", "int64"),
+    (lambda rng: rng.integers(-2**31, 2**31, 2000).astype(np.int32), types_pb2.DT_INT32, "int_val", "int32"),
+    (lambda rng: np.array([0, 127, 128, 16383, 16384, 2**63 - 1, -1, -2**63] * 200, np.int64),
+     types_pb2.DT_INT64, "int64_val", "int64-edges"),
+    (lambda rng: rng.random(5000) > 0.5, types_pb2.DT_BOOL, "bool_val", "bool"),
+    (lambda rng: np.zeros((0, 3), np.float32), types_pb2.DT_FLOAT, "float_val", "empty"),
+    (lambda rng: rng.random((2, 3)).astype(np.float32), types_pb2.DT_FLOAT, "float_val", "float32-small"),
 ]
 
 
-@pytest.mark.parametrize("arr, dtype, field", CASES)
-def test_encode_matches_the_protobuf_api_and_decodes_back(arr, dtype, field):
+@pytest.mark.parametrize("make, dtype, field", [c[:3] for c in CASES], ids=[c[3] for c in CASES])
+def test_encode_matches_the_protobuf_api_and_decodes_back(make, dtype, field, rng):
+    arr = make(rng)
     ref = tensor_pb2.TensorProto(dtype=dtype)
     ref.tensor_shape.CopyFrom(tf.TensorShape(arr.shape).as_proto())
     getattr(ref, field).extend(arr.reshape(-1).tolist())
@@ -35,8 +36,8 @@ def test_encode_matches_the_protobuf_api_and_decodes_back(arr, dtype, field):
     np.testing.assert_array_equal(got, arr)
 
 
-def test_decode_falls_back_for_other_encodings():
-    content = tf.make_tensor_proto(RNG.random((40, 40)).astype(np.float32))  # tensor_content
+def test_decode_falls_back_for_other_encodings(rng):
+    content = tf.make_tensor_proto(rng.random((40, 40)).astype(np.float32))  # tensor_content
     np.testing.assert_array_equal(wire.decode(content), tf.make_ndarray(content))
     single = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[2.5])
     single.tensor_shape.CopyFrom(tf.TensorShape([3000]).as_proto())  # one value broadcast

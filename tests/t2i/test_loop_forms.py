@@ -10,8 +10,6 @@ from keras import ops
 from t2i import config as C
 from t2i.model import AlignDRAW
 
-RNG = np.random.default_rng(3)
-
 
 def _pair(**overrides):
     """(unrolled, while) models of the tiny preset (T = 3) with the same weights."""
@@ -22,17 +20,17 @@ def _pair(**overrides):
     return unrolled, looped
 
 
-def _batch(model, n=4):
-    tokens = RNG.integers(2, 24, size=(n, 12))
+def _batch(rng, model, n=4):
+    tokens = rng.integers(2, 24, size=(n, 12))
     tokens[2:, 9:] = 0  # padded captions
-    return {"images": RNG.random((n, 60, 60, 1)).astype("float32"), "tokens": tokens,
-            "noise": RNG.standard_normal((n, model.num_steps, model.latent_dim)).astype("float32")}
+    return {"images": rng.random((n, 60, 60, 1)).astype("float32"), "tokens": tokens,
+            "noise": rng.standard_normal((n, model.num_steps, model.latent_dim)).astype("float32")}
 
 
 @pytest.mark.parametrize("conditioning,loop_unroll", [("align", 1), ("align", 3), ("mean", 1)])
-def test_inference_path_outputs_agree(conditioning, loop_unroll):
+def test_inference_path_outputs_agree(conditioning, loop_unroll, rng):
     unrolled, looped = _pair(conditioning=conditioning, init_stddev=0.3, loop_unroll=loop_unroll)
-    x = _batch(unrolled)
+    x = _batch(rng, unrolled)
     a, b = unrolled(x), looped(x)
     assert set(a) == set(b)
     for key in ("logits", "reconstruction", "kl", "log_ratio", "alignments"):
@@ -44,9 +42,9 @@ def test_inference_path_outputs_agree(conditioning, loop_unroll):
     assert np.all(kl > 0) and not np.allclose(kl[:, 0], kl[:, 1])
 
 
-def test_generation_agrees():
+def test_generation_agrees(rng):
     unrolled, looped = _pair(init_stddev=0.3)
-    x = _batch(unrolled)
+    x = _batch(rng, unrolled)
     seeds = [0, 1, 2, 3]
     np.testing.assert_allclose(looped.generate(x["tokens"], seeds)["images"],
                                unrolled.generate(x["tokens"], seeds)["images"], rtol=1e-5, atol=1e-6)
@@ -57,9 +55,9 @@ def test_generation_agrees():
                                rtol=1e-5, atol=1e-6)
 
 
-def test_training_steps_give_the_same_losses():
+def test_training_steps_give_the_same_losses(rng):
     unrolled, looped = _pair(init_stddev=0.1)
-    x = _batch(unrolled, n=8)
+    x = _batch(rng, unrolled, n=8)
     for m in (unrolled, looped):
         m.compile(optimizer=keras.optimizers.RMSprop(1e-3, rho=0.9, epsilon=1e-6, clipnorm=10.0))
     losses = {"unrolled": [], "while": []}

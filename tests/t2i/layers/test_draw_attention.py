@@ -6,8 +6,6 @@ from t2i.layers.draw_attention import (DrawReadAttention, DrawWriteAttention, at
                                        filterbank, read_glimpse, write_patch)
 from tests.harness import run_layer_test
 
-RNG = np.random.default_rng(0)
-
 
 def numpy_filterbank(gx, gy, delta, var, height, width, n):
     """DRAW eqs. 19-26, written as plain loops, 0-based pixels, symmetric grid."""
@@ -63,9 +61,9 @@ def test_attention_params_formulas():
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_read_matches_numpy(channels):
+def test_read_matches_numpy(channels, rng):
     h, w, n = 9, 12, 3
-    images = RNG.random((2, h, w, channels)).astype("float32")
+    images = rng.random((2, h, w, channels)).astype("float32")
     gx, gy = np.array([[4.0], [6.5]], "f"), np.array([[3.0], [4.2]], "f")
     delta, var = np.array([[2.0], [1.1]], "f"), np.array([[1.5], [0.7]], "f")
     fx, fy = filterbank(gx, gy, delta, var, h, w, n)
@@ -76,22 +74,22 @@ def test_read_matches_numpy(channels):
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_write_is_adjoint_of_read(channels):
+def test_write_is_adjoint_of_read(channels, rng):
     h, w, n, batch = 10, 14, 4, 3
-    raw = RNG.normal(size=(batch, 5)).astype("float32") * 0.5
+    raw = rng.normal(size=(batch, 5)).astype("float32") * 0.5
     gx, gy, delta, var, _ = attention_params(raw, h, w, n)
     fx, fy = filterbank(gx, gy, delta, var, h, w, n)
-    x = RNG.normal(size=(batch, h, w, channels)).astype("float32")
-    p = RNG.normal(size=(batch, n, n, channels)).astype("float32")
+    x = rng.normal(size=(batch, h, w, channels)).astype("float32")
+    p = rng.normal(size=(batch, n, n, channels)).astype("float32")
     lhs = np.sum(ops.convert_to_numpy(read_glimpse(x, fx, fy)) * p, axis=(1, 2, 3))
     rhs = np.sum(x * ops.convert_to_numpy(write_patch(p, fx, fy)), axis=(1, 2, 3))
     np.testing.assert_allclose(lhs, rhs, rtol=1e-4, atol=1e-4)
 
 
-def test_centred_stride_one_glimpse_is_the_crop():
+def test_centred_stride_one_glimpse_is_the_crop(rng):
     h = w = 60
     n = 8
-    image = RNG.random((1, h, w, 1)).astype("float32")
+    image = rng.random((1, h, w, 1)).astype("float32")
     # g~ = 0 -> centre 29.5; log delta~ so that delta = 1; tiny variance.
     raw = np.array([[0.0, 0.0, np.log((n - 1) / (w - 1)), np.log(1e-3), 0.0]], "float32")
     gx, gy, delta, var, gamma = attention_params(raw, h, w, n)
@@ -100,17 +98,17 @@ def test_centred_stride_one_glimpse_is_the_crop():
     np.testing.assert_allclose(patch, image[0, 26:34, 26:34, 0], rtol=1e-3, atol=1e-4)
 
 
-def test_read_layer_contract():
-    state = RNG.normal(size=(2, 7)).astype("float32")
-    images = RNG.random((2, 12, 12, 3)).astype("float32")
+def test_read_layer_contract(rng):
+    state = rng.normal(size=(2, 7)).astype("float32")
+    images = rng.random((2, 12, 12, 3)).astype("float32")
     kwargs = dict(image_height=12, image_width=12, channels=3, glimpse_size=3, init_stddev=0.01)
     run_layer_test(DrawReadAttention, kwargs, (images, images, state), [(2, 2 * 3 * 9)], num_weights=2)
 
 
-def test_read_layer_output_is_gamma_times_both_glimpses_channel_major():
-    state = RNG.normal(size=(2, 7)).astype("float32")
-    images = RNG.random((2, 12, 12, 3)).astype("float32")
-    errors = RNG.normal(size=(2, 12, 12, 3)).astype("float32")
+def test_read_layer_output_is_gamma_times_both_glimpses_channel_major(rng):
+    state = rng.normal(size=(2, 7)).astype("float32")
+    images = rng.random((2, 12, 12, 3)).astype("float32")
+    errors = rng.normal(size=(2, 12, 12, 3)).astype("float32")
     layer = DrawReadAttention(image_height=12, image_width=12, channels=3, glimpse_size=3, init_stddev=0.5)
     out = ops.convert_to_numpy(layer(images, errors, state))
     gx, gy, delta, var, gamma = (ops.convert_to_numpy(v) for v in
@@ -122,8 +120,8 @@ def test_read_layer_output_is_gamma_times_both_glimpses_channel_major():
         np.testing.assert_allclose(out[b], expected, rtol=1e-4, atol=1e-5)
 
 
-def test_write_layer_contract_and_gamma():
-    state = RNG.normal(size=(2, 7)).astype("float32")
+def test_write_layer_contract_and_gamma(rng):
+    state = rng.normal(size=(2, 7)).astype("float32")
     kwargs = dict(image_height=12, image_width=10, channels=3, glimpse_size=4, init_stddev=0.5)
     layer, (out,) = run_layer_test(DrawWriteAttention, kwargs, (state,), [(2, 12, 10, 3)], num_weights=4)
     # The layer's output is write_patch(K) / gamma with the filters of its own parameters.

@@ -18,13 +18,12 @@ from t2i.errors import T2IError
 from t2i.model import AlignDRAW
 from tests.harness import run_layer_test
 
-RNG = np.random.default_rng(7)
 H, W, CH, E = 9, 11, 2, 5  # odd sizes and 2 channels: nothing may assume square MNIST
 
 
-def _inputs(batch=3, height=H, width=W, channels=CH, dim=E):
-    blurry = RNG.random((batch, height, width, channels)).astype("float32")
-    caption = RNG.normal(size=(batch, dim)).astype("float32")
+def _inputs(rng, batch=3, height=H, width=W, channels=CH, dim=E):
+    blurry = rng.random((batch, height, width, channels)).astype("float32")
+    caption = rng.normal(size=(batch, dim)).astype("float32")
     return blurry, caption
 
 
@@ -44,8 +43,8 @@ def _np_conv(x, kernel, bias, stride=1, same=True):
     return out + bias
 
 
-def _randomize(layer, scale=0.3):
-    layer.set_weights([RNG.normal(scale=scale, size=w.shape).astype("float32") for w in layer.get_weights()])
+def _randomize(rng, layer, scale=0.3):
+    layer.set_weights([rng.normal(scale=scale, size=w.shape).astype("float32") for w in layer.get_weights()])
 
 
 def _np(x):
@@ -54,12 +53,12 @@ def _np(x):
 
 # --- layers -----------------------------------------------------------------------------
 
-def test_generator_contract():
-    blurry, caption = _inputs()
+def test_generator_contract(rng):
+    blurry, caption = _inputs(rng)
     run_layer_test(sh.SharpenGenerator, dict(filters=[3, 4], kernel_sizes=[3, 5, 3]), (blurry, caption),
                    [(3, H, W, CH), (3, H, W, CH)], num_weights=2 + 2 * 3)
     layer = sh.SharpenGenerator()  # the original's widths
-    layer(*_inputs(1, 32, 32, 3, 7))
+    layer(*_inputs(rng, 1, 32, 32, 3, 7))
     shapes = [tuple(w.shape) for w in layer.weights]
     assert shapes == [(7, 1024), (1024,), (7, 7, 5, 128), (128,), (7, 7, 128, 128), (128,),
                       (5, 5, 128, 3), (3,)]
@@ -67,9 +66,9 @@ def test_generator_contract():
         sh.SharpenGenerator(filters=[4], kernel_sizes=[3])
 
 
-def test_discriminator_contract():
-    blurry, caption = _inputs()
-    image = RNG.random(blurry.shape).astype("float32")
+def test_discriminator_contract(rng):
+    blurry, caption = _inputs(rng)
+    image = rng.random(blurry.shape).astype("float32")
     layer, _ = run_layer_test(sh.SharpenDiscriminator, dict(filters=4, kernel_size=3),
                               (image, blurry, caption), [(3,)], num_weights=8)
     # valid 3x3 -> 7x9, then valid 3x3 stride 2 -> 3x4
@@ -78,11 +77,11 @@ def test_discriminator_contract():
         sh.SharpenDiscriminator(filters=2, kernel_size=5)(*(x[:, :8, :8] for x in (image, blurry)), caption)
 
 
-def test_generator_matches_a_numpy_reference():
-    blurry, caption = _inputs()
+def test_generator_matches_a_numpy_reference(rng):
+    blurry, caption = _inputs(rng)
     layer = sh.SharpenGenerator(filters=[3, 2], kernel_sizes=[3, 5, 3])
     layer(blurry, caption)
-    _randomize(layer)
+    _randomize(rng, layer)
     sharp, edges = (_np(t) for t in layer(blurry, caption))
     wc, bc, k1, b1, k2, b2, k3, b3 = layer.get_weights()
     plane = np.maximum(caption @ wc + bc, 0).reshape(3, H, W, 1)
@@ -95,13 +94,13 @@ def test_generator_matches_a_numpy_reference():
     assert (sharp == 0).any() and (sharp == 1).any(), "the reference should exercise both clips"
 
 
-def test_zero_last_convolution_is_the_identity_and_a_bias_is_added_then_clipped():
-    blurry, caption = _inputs()
+def test_zero_last_convolution_is_the_identity_and_a_bias_is_added_then_clipped(rng):
+    blurry, caption = _inputs(rng)
     layer = sh.SharpenGenerator(filters=[3, 2], kernel_sizes=[3, 3, 3])
     sharp, edges = layer(blurry, caption)  # the last convolution starts at zero
     np.testing.assert_array_equal(_np(edges), 0.0)
     np.testing.assert_array_equal(_np(sharp), blurry)
-    _randomize(layer)
+    _randomize(rng, layer)
     weights = layer.get_weights()
     weights[-2] = np.zeros_like(weights[-2])
     weights[-1] = np.array([0.25, -0.5], "float32")
@@ -110,12 +109,12 @@ def test_zero_last_convolution_is_the_identity_and_a_bias_is_added_then_clipped(
     np.testing.assert_allclose(sharp, np.clip(blurry + [0.25, -0.5], 0, 1), rtol=1e-6)
 
 
-def test_discriminator_matches_a_numpy_reference():
-    blurry, caption = _inputs()
-    image = RNG.random(blurry.shape).astype("float32")
+def test_discriminator_matches_a_numpy_reference(rng):
+    blurry, caption = _inputs(rng)
+    image = rng.random(blurry.shape).astype("float32")
     layer = sh.SharpenDiscriminator(filters=3, kernel_size=3)
     layer(image, blurry, caption)
-    _randomize(layer)
+    _randomize(rng, layer)
     wc, bc, k1, b1, k2, b2, wo, bo = layer.get_weights()
     plane = np.maximum(caption @ wc + bc, 0).reshape(3, H, W, 1)
     h = np.concatenate([image - blurry, blurry, plane], -1)
@@ -134,16 +133,16 @@ def _sharpener(**kw):
     return sh.Sharpener(**{**args, **kw})
 
 
-def _batch(n=4):
-    blurry, caption = _inputs(n)
-    real = (RNG.random(blurry.shape) > 0.7).astype("float32")
+def _batch(rng, n=4):
+    blurry, caption = _inputs(rng, n)
+    real = (rng.random(blurry.shape) > 0.7).astype("float32")
     return {"blurry": 0.5 * blurry, "caption": caption, "real": real}
 
 
-def test_losses_match_their_definitions_and_gradients_reach_only_their_player():
+def test_losses_match_their_definitions_and_gradients_reach_only_their_player(rng):
     model = _sharpener(reconstruction_weight=0.5)
-    _randomize(model.generator, 0.2)
-    x = _batch()
+    _randomize(rng, model.generator, 0.2)
+    x = _batch(rng)
     with tf.GradientTape(persistent=True) as tape:
         out = model(x, training=True)
         d_loss, g_loss = tf.reduce_sum(out["d_loss"]), tf.reduce_sum(out["g_loss"])
@@ -168,11 +167,11 @@ def test_losses_match_their_definitions_and_gradients_reach_only_their_player():
                                               + 0.5 * _np(out["reconstruction"])), rtol=1e-5)
 
 
-def test_a_few_training_steps_sharpen_and_losses_stay_finite():
+def test_a_few_training_steps_sharpen_and_losses_stay_finite(rng):
     keras.utils.set_random_seed(0)
     model = _sharpener()
     model.compile(optimizer=keras.optimizers.Adam(1e-2, beta_1=0.5))
-    x = _batch()
+    x = _batch(rng)
     before = model.sharpen(x["blurry"], x["caption"])
     np.testing.assert_array_equal(before, x["blurry"])  # identity at initialisation
     d_before = [w.copy() for w in model.discriminator.get_weights()]
@@ -186,16 +185,16 @@ def test_a_few_training_steps_sharpen_and_losses_stay_finite():
     assert any(not np.allclose(a, b) for a, b in zip(d_before, model.discriminator.get_weights()))
 
 
-def test_save_load_round_trip(tmp_path):
+def test_save_load_round_trip(tmp_path, rng):
     model = _sharpener()
-    _randomize(model)
+    _randomize(rng, model)
     cfg = sh.SharpenConfig(image_height=H, image_width=W, channels=CH, caption_dim=E,
                            generator_filters=(4, 4), generator_kernel_sizes=(3, 3, 3), discriminator_filters=4,
                            discriminator_kernel_size=3, steps=3, batch_size=2)
     sh.save_sharpener(tmp_path / "s", cfg, model)
     cfg2, loaded = sh.load_sharpener(tmp_path / "s")
     assert cfg2 == cfg
-    x = _batch()
+    x = _batch(rng)
     for key in ("sharp", "edges", "d_loss", "g_loss"):
         np.testing.assert_array_equal(_np(loaded(x)[key]), _np(model(x)[key]))
     clone = sh.Sharpener.from_config(model.get_config())
@@ -241,11 +240,11 @@ def test_caption_vectors_are_the_masked_mean_of_word_states(draw):
         np.testing.assert_allclose(vectors[i], words[i][mask[i]].mean(0), rtol=1e-5, atol=1e-6)
 
 
-def test_sharpened_bound(draw):
+def test_sharpened_bound(draw, rng):
     model, images, tokens = draw
     sharpener = sh.Sharpener(60, 60, 1, 2 * model.caption_units, generator_filters=[2, 2],
                              generator_kernel_sizes=[3, 3, 3], discriminator_filters=2)
-    _randomize(sharpener.generator)
+    _randomize(rng, sharpener.generator)
     weights = sharpener.generator.get_weights()
     weights[-2] = np.zeros_like(weights[-2])
     weights[-1] = np.zeros_like(weights[-1])
