@@ -35,7 +35,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
                    gif: bool = False, alignment: bool = False, checkpoint: str = "last",
                    warn=lambda msg: print(msg, file=sys.stderr), sharpen: bool = False,
                    temperature: float = 1.0, loop: str | None = None,
-                   guidance: float = 1.0) -> list[Path]:
+                   guidance: float = 1.0, sampler: str = "plain") -> list[Path]:
     """Generates images for `captions` and writes them; returns the written paths.
 
     `out` ending in `.npz`: one sample per caption (seeds seed, seed+1, ...),
@@ -48,12 +48,14 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     `temperature` scales the prior's noise (`AlignDRAW.generate`). `loop`
     overrides the run's `model.loop` ("while" starts sooner, at about the same steady speed; the two
     forms' images can differ in the last bit, see BENCHMARKS.md).
-    `guidance` sets the classifier-free guidance scale (1: none).
+    `sampler` names how latents are drawn (`t2i.samplers`; "plain" is the
+    paper's); `guidance` G is the older spelling of sampler "guided:g=G".
     """
     from t2i import run as run_lib
-    from t2i import visualize
+    from t2i import samplers, visualize
     from t2i.text import CaptionTokenizer
 
+    sampler = samplers.resolve(sampler, guidance)
     out = Path(out)
     if samples < 1:
         raise T2IError(f"--samples must be >= 1, got {samples}")
@@ -72,7 +74,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
 
     if out.suffix.lower() == ".npz":
         seeds = seed + np.arange(len(captions))
-        result = model.generate(tokens, seeds, temperature=temperature, guidance=guidance)
+        result = samplers.generate(model, config, tokens, seeds, sampler, temperature=temperature)
         if sharpener is not None:
             result["images"] = _sharpened(model, sharpener, tokens, result["images"])
         np.savez_compressed(out, images=visualize.to_uint8(result["images"]),
@@ -81,8 +83,8 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
 
     reps = np.repeat(tokens, samples, axis=0)
     seeds = np.tile(seed + np.arange(samples), len(captions))
-    result = model.generate(reps, seeds, trace=gif or alignment, temperature=temperature,
-                            guidance=guidance)
+    result = samplers.generate(model, config, reps, seeds, sampler, trace=gif or alignment,
+                               temperature=temperature)
     images = result["images"]
     if sharpener is not None:
         images = _sharpened(model, sharpener, reps, images)

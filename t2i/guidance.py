@@ -49,27 +49,19 @@ def guided_sample(model, tokens, noise, guidance: float, trace: bool = False, ca
     words, mask = model.caption_encoder(ops.convert_to_tensor(tokens))
     batch, length = ops.shape(words)[0], ops.shape(words)[1]
     null_words, null_mask = model.null_caption.null_states(batch, length)
-    context_of, _ = model._encode_caption((ops.concatenate([words, null_words], 0),
-                                        ops.concatenate([ops.cast(mask, "bool"), null_mask], 0)))
+    context = model.caption_context((ops.concatenate([words, null_words], 0),
+                                     ops.concatenate([ops.cast(mask, "bool"), null_mask], 0)))
     noise = ops.convert_to_tensor(noise, dtype=model.compute_dtype)
-    h, c = model._initial(2 * batch, model.initial_decoder_state, model.decoder_units)
-    canvases_both = ops.broadcast_to(model.initial_canvas,
-                              (2 * batch, model.image_height, model.image_width, model.channels))
-    mu = ops.zeros((2 * batch, model.latent_dim), dtype=model.compute_dtype)  # N(0, I) at t = 1
-    log_sigma = ops.zeros_like(mu)
+    state = model.initial_state(2 * batch)  # conditional rows, then unconditional ones
     alignments, canvases = [], []
     for t in range(model.num_steps):
-        context, weights = context_of(h)
-        mu_c, mu_u = mu[:batch], mu[batch:]
-        z = mu_u + g * (mu_c - mu_u) + ops.exp(log_sigma[:batch]) * noise[:, t]
-        h, c = model.decoder_cell(ops.concatenate([ops.concatenate([z, z], 0), context], -1), h, c)
-        if t + 1 < model.num_steps:
-            mu, log_sigma = model.prior(h)
-        canvases_both = canvases_both + model.write_attention(h)
+        mu_c, mu_u = state.mu[:batch], state.mu[batch:]
+        z = mu_u + g * (mu_c - mu_u) + ops.exp(state.log_sigma[:batch]) * noise[:, t]
+        state, weights = model.draw_step(context, state, ops.concatenate([z, z], 0))
         alignments.append(weights[:batch])
         if trace:
-            canvases.append(_mix(canvases_both, batch, g_canvas))
-    out = {"images": ops.sigmoid(_mix(canvases_both, batch, g_canvas)),
+            canvases.append(_mix(state.canvas, batch, g_canvas))
+    out = {"images": ops.sigmoid(_mix(state.canvas, batch, g_canvas)),
            "alignments": ops.stack(alignments, axis=1)}
     if trace:
         out["canvases"] = ops.sigmoid(ops.stack(canvases, axis=1))

@@ -8,6 +8,7 @@ numbers in comments (§N) refer to the project's description, `docs/model.md`.
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -21,6 +22,20 @@ from t2i.layers.alignment import masked_mean
 from t2i.layers.null_caption import NullCaption
 from t2i.losses import bernoulli_nll, gaussian_kl, gaussian_log_ratio
 from t2i.replicas import logs_for_reduction, replica_slice, scale_for_replicas
+
+
+class DrawState(NamedTuple):
+    """The generator's state between drawing steps (`AlignDRAW.draw_step`).
+
+    h, c: LSTM_gen's state [B, units]; canvas: c_t as logits [B, H, W, C];
+    mu, log_sigma: the prior of z_{t+1} [B, latent].
+    """
+
+    h: object
+    c: object
+    canvas: object
+    mu: object
+    log_sigma: object
 
 
 @keras.saving.register_keras_serializable(package="t2i")
@@ -258,11 +273,59 @@ class AlignDRAW(keras.Model):
             log_ratio = gaussian_log_ratio(eps, log_sigma_q, z, mu_p, log_sigma_p)
         else:
             z = mu_p + ops.exp(log_sigma_p) * eps
+        h_dec, c_dec, canvas, mu_p, log_sigma_p = self._decode(
+            context, (h_dec, c_dec, canvas, mu_p, log_sigma_p), z, last_step)
+        return (h_enc, c_enc, h_dec, c_dec, canvas, mu_p, log_sigma_p), (kl, log_ratio, weights)
+
+    def _decode(self, context, generator_state, z, last_step=False):
+        """Steps 6-8 of §7 given s_t and z_t: (h_dec, c_dec, canvas, mu_p, log_sigma_p) at t."""
+        h_dec, c_dec, canvas, mu_p, log_sigma_p = generator_state
         h_dec, c_dec = self.decoder_cell(ops.concatenate([z, context], -1), h_dec, c_dec)
         if not last_step:
             mu_p, log_sigma_p = self.prior(h_dec)
         canvas = canvas + self.write_attention(h_dec)
-        return (h_enc, c_enc, h_dec, c_dec, canvas, mu_p, log_sigma_p), (kl, log_ratio, weights)
+        return h_dec, c_dec, canvas, mu_p, log_sigma_p
+
+    # === The generator, one step at a time (for samplers: t2i.samplers) ===
+    def caption_context(self, tokens):
+        """Encodes captions once for `draw_step`: tokens int [B, L], or (word states, mask).
+
+        Returns an opaque value to pass to `draw_step` (the word states and,
+        for alignDRAW, their projection U h^lang, computed once per caption).
+        """
+        context_of, _ = self._encode_caption(tokens if isinstance(tokens, (tuple, list))
+                                             else ops.convert_to_tensor(tokens))
+        return context_of
+
+    def initial_state(self, batch: int) -> "DrawState":
+        """The generator's state before step 1: learned h^gen_0, c_0 = 0, the learned
+        canvas c_0 and the N(0, I) prior of z_1."""
+        h_dec, c_dec = self._initial(batch, self.initial_decoder_state, self.decoder_units)
+        canvas = ops.broadcast_to(self.initial_canvas,
+                                  (batch, self.image_height, self.image_width, self.channels))
+        mu_p = ops.zeros((batch, self.latent_dim), dtype=self.compute_dtype)
+        return DrawState(h_dec, c_dec, canvas, mu_p, ops.zeros_like(mu_p))
+
+    def draw_step(self, context, state: "DrawState", z):
+        """One generation step (§7 steps 3, 6, 7, 8) with a latent z_t chosen by the caller.
+
+        z_t = state.mu + temperature * exp(state.log_sigma) * eps_t is the
+        model's own sampler (`AlignDRAW.generate`); a sampler may choose
+        another. Returns (state at t, alignment weights over the words [B, L]).
+        """
+        s_t, weights = context(state.h)
+        return DrawState(*self._decode(s_t, tuple(state), z)), weights
+
+    def lower_bound(self, images, tokens, noise):
+        """Per-example lower bound on log p(x | y), nats: float [B], with the closed-form KL.
+
+        images float [B, H, W, C] in [0, 1]; tokens int [B, L] (or "words" /
+        "word_mask" as in `call`); noise [B, T, latent], the posterior's
+        reparametrisation noise: scoring one image under several captions with
+        the same noise makes their difference mostly the captions'.
+        """
+        out = self({"images": images, "tokens": tokens, "noise": noise})
+        return -(out["reconstruction"] + ops.sum(out["kl"], axis=-1))
 
     def _steps_per_iteration(self) -> int:
         """The largest divisor of T that is at most `loop_unroll`."""
@@ -387,8 +450,12 @@ class AlignDRAW(keras.Model):
         return result
 
     # === Generation ===
-    def noise_for_seeds(self, seeds) -> np.ndarray:
+    def noise_for_seeds(self, seeds, stream: int = 0) -> np.ndarray:
         """Per-example noise [B, T, latent]: example i uses only seeds[i].
+
+        `stream` (default 0) picks another independent draw for the same
+        seeds (samplers that need several per image: `t2i.samplers`); stream
+        0 is the image's own noise, as described below.
 
         Each example's noise is `keras.random.normal((T, latent), seed=s)`; on
         the TensorFlow backend that is `tf.random.stateless_normal` with seed
@@ -400,7 +467,10 @@ class AlignDRAW(keras.Model):
         seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
         shape = (self.num_steps, self.latent_dim)
         if keras.backend.backend() == "tensorflow" and len(seeds):
-            return _seed_noise_tf(shape)(seeds)
+            return _seed_noise_tf(shape)(seeds, stream)
+        if stream:  # another backend: one integer seed per draw, derived from (seed, stream)
+            seeds = np.array([np.random.SeedSequence([int(s) % 2**63, int(stream)]).generate_state(1)[0]
+                              for s in seeds], np.int64)
         return np.stack([ops.convert_to_numpy(keras.random.normal(shape, seed=int(s)))
                          for s in seeds]).reshape((len(seeds),) + shape).astype("float32")
 
@@ -508,25 +578,26 @@ _SEED_NOISE_FUNCTIONS: dict = {}
 
 
 def _seed_noise_tf(shape):
-    """TensorFlow only: seeds (int64 [B]) -> NumPy noise [B, *shape] in one graph call.
+    """TensorFlow only: (seeds int64 [B], stream) -> NumPy noise [B, *shape] in one graph call.
 
     Reproduces `keras.random.normal(shape, seed=int(s))` for every seed: Keras'
     TensorFlow backend draws `tf.random.stateless_normal(shape, seed=[s', 0])`
-    with s' = s mod (2^31 - 2) as int32 (`keras...random._cast_seed`).
+    with s' = s mod (2^31 - 2) as int32 (`keras...random._cast_seed`). Stream
+    j > 0 draws with seed [s', j] instead.
     """
     fn = _SEED_NOISE_FUNCTIONS.get(shape)
     if fn is None:
         import tensorflow as tf
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
-        def draw(seeds):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
+        def draw(seeds, stream):
             return tf.map_fn(
-                lambda s: tf.random.stateless_normal(shape, seed=tf.stack([s, tf.zeros_like(s)])),
+                lambda s: tf.random.stateless_normal(shape, seed=tf.stack([s, stream])),
                 seeds, fn_output_signature=tf.TensorSpec(shape, tf.float32), parallel_iterations=512)
 
-        def fn(seeds):
+        def fn(seeds, stream=0):
             folded = np.mod(np.asarray(seeds, np.int64), np.int64(2 ** 31 - 2)).astype(np.int32)
-            return draw(tf.constant(folded)).numpy()
+            return draw(tf.constant(folded), tf.constant(int(stream), tf.int32)).numpy()
 
         _SEED_NOISE_FUNCTIONS[shape] = fn
     return fn

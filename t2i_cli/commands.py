@@ -82,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
                         "prior means, between trades diversity for fidelity")
     g.add_argument("--guidance", type=float, default=1.0,
                    help="classifier-free guidance scale for a run trained with model.caption_dropout "
-                        "(1, the default: no guidance)")
+                        "(1, the default: no guidance; the same as --sampler guided:g=G)")
+    g.add_argument("--sampler", default="plain",
+                   help="how latents are drawn: plain (the paper, default), guided:g=G, "
+                        "contrastive:g=G[,negatives=nearest], best_of_k:k=K (t2i.samplers)")
     g.add_argument("--checkpoint", default="last", choices=("last", "best"))
     g.add_argument("--loop", choices=("unrolled", "while"),
                    help="override the run's model.loop: 'while' (the default of new runs and of the "
@@ -118,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--guidance", type=float, default=1.0,
                    help="MNIST: classifier-free guidance scale for caption fidelity and the probe "
                         "(a run trained with model.caption_dropout; default 1: none)")
+    v.add_argument("--sampler", default="plain",
+                   help="MNIST: the sampler of caption fidelity and the probe (as t2i generate "
+                        "--sampler; default plain)")
     v.add_argument("--checkpoint", default="best", choices=("last", "best"))
     v.add_argument("--seed", type=int, default=0)
 
@@ -245,7 +251,7 @@ def _generate(args) -> int:
     for path in generate_files(_run(args.run), captions, args.out, samples=args.samples, seed=args.seed,
                                gif=args.gif, alignment=args.alignment, checkpoint=args.checkpoint,
                                sharpen=args.sharpen, temperature=args.temperature, loop=args.loop,
-                               guidance=args.guidance):
+                               guidance=args.guidance, sampler=args.sampler):
         print(path)
     return 0
 
@@ -258,7 +264,7 @@ def _evaluate(args) -> int:
                       retrieval_queries=args.retrieval_queries, candidates=args.candidates,
                       checkpoint=args.checkpoint, seed=args.seed, probe_samples=args.probe_samples,
                       probe_temperatures=_floats(args.probe_temperatures, "--probe-temperatures"),
-                      guidance=args.guidance)
+                      guidance=args.guidance, sampler=args.sampler)
     print(markdown(report))
     return 0
 

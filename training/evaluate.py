@@ -72,15 +72,20 @@ def attention_by_role(alignments, captions) -> dict:
 
 
 def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20, seed: int = 0,
-                      temperature: float = 1.0, guidance: float = 1.0) -> dict:
+                      temperature: float = 1.0, guidance: float = 1.0, sampler="plain",
+                      config=None) -> dict:
     """Caption fidelity of every one of the 240 compositions, `samples` images per caption.
 
     Pairs are asked for in both phrasings, corners in their one phrasing. Unlike
     the test composites (where the 8 held-out compositions are about 4% of the
     examples), every composition gets the same number of images, so the held-out
     figure rests on 12 captions x `samples` images and each composition has its
-    own score. `temperature` scales the prior's noise and `guidance` is the
-    classifier-free guidance scale (`AlignDRAW.generate`).
+    own score. `temperature` scales the prior's noise and `sampler` draws the
+    latents (`t2i.samplers`; `guidance` G is the older spelling of "guided:g=G";
+    samplers other than plain and guided need the run's `config`).
+    "diversity" is the mean pairwise pixel distance (mean |x_i - x_j| over
+    pixels) between the images of one caption, averaged over captions, for
+    seen and held-out captions.
     "attention" gives where the word attention went (`attention_by_role`),
     for seen and held-out captions.
     """
@@ -93,9 +98,14 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
     a = np.array([c.a for c, _ in rows])
     b = np.array([-1 if c.b is None else c.b for c, _ in rows])
     captions = [mc.caption(k, c.a, c.b) for c, k in rows]
-    guided = {} if guidance == 1.0 else {"guidance": guidance}
-    drawn = model.generate(tokenizer.encode(captions), seed + np.arange(len(rows)), temperature=temperature,
-                           **guided)
+    from t2i import samplers
+
+    sampler = samplers.resolve(sampler, guidance)
+    tokens, seeds = tokenizer.encode(captions), seed + np.arange(len(rows))
+    if config is None:
+        drawn = samplers.sample(model, tokens, seeds, sampler, temperature=temperature)
+    else:
+        drawn = samplers.generate(model, config, tokens, seeds, sampler, temperature=temperature)
     images = drawn["images"]
     read = read_digits(classifier, images, types, a, b)
     right = caption_fidelity(classifier, images, types, a, b, read=read)
@@ -115,7 +125,16 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
                           ("held_out_pairs", is_held & pair), ("held_out_corners", is_held & ~pair)):
             if sel.any():
                 attention[part] = attention_by_role(drawn["alignments"][sel], [captions[i] for i in np.flatnonzero(sel)])
+    groups = images.reshape((len(rows) // samples, samples, -1)) if samples > 1 else None
+    distance = (np.array([np.mean([np.abs(g[i] - g[j]).mean() for i in range(samples)
+                                   for j in range(i + 1, samples)]) for g in groups])
+                if groups is not None else None)
+    held_group = is_held[::samples]
+    diversity = None if distance is None else {
+        "seen": float(distance[~held_group].mean()),
+        "held_out": float(distance[held_group].mean()) if held_group.any() else None}
     return {"samples_per_caption": samples, "images": len(rows), "temperature": float(temperature),
+            "sampler": str(sampler), "diversity": diversity,
             "seen": float(right[~is_held].mean()),
             "held_out": float(right[is_held].mean()) if is_held.any() else None,
             "seen_pairs": float(right[~is_held & pair].mean()),
@@ -129,7 +148,8 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
 def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_k=(1, 10, 100),
              ssi_captions: int = 100, samples: int = 50, retrieval_queries: int = 100,
              candidates: int = 100, checkpoint: str = "best", seed: int = 0,
-             probe_samples: int = 20, probe_temperatures=(0.5, 0.0), guidance: float = 1.0) -> dict:
+             probe_samples: int = 20, probe_temperatures=(0.5, 0.0), guidance: float = 1.0,
+             sampler="plain") -> dict:
     """Evaluates a run; writes and returns the metrics (see the module docstring)."""
     from t2i import metrics
     from t2i import run as run_lib
@@ -140,11 +160,14 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     if examples < 1 or iw_examples < 1 or ssi_captions < 1 or samples < 2:
         raise T2IError("--examples, --iw-examples and --ssi-captions must be >= 1 and --samples >= 2")
     check_temperature(list(probe_temperatures), "--probe-temperatures")
+    from t2i import samplers
+
+    sampler = samplers.resolve(sampler, guidance)
     config, model = run_lib.load_model(run_dir, checkpoint)
-    if guidance != 1.0:
+    if sampler.name == "guided" and not sampler.is_plain:
         from t2i.guidance import check_guidance
 
-        check_guidance(model, guidance, "--guidance")
+        check_guidance(model, sampler.g, "--guidance")
     _, tokenizer, data = open_datasets(config)
     # One caption per test image; `layouts` (MNIST) says where each caption puts which digit.
     images, captions, held, layouts = data.test_examples.evaluation_set(examples)
@@ -153,8 +176,8 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
 
     report = {"run": run_lib.run_label(run_dir), "checkpoint": checkpoint, "dataset": config.data.dataset, "examples": n,
               "held_out_examples": int(held.sum()), "held_out": list(config.data.held_out)}
-    if guidance != 1.0:
-        report["guidance"] = float(guidance)  # applies to fidelity and the probe
+    if not sampler.is_plain:
+        report["sampler"] = str(sampler)  # applies to fidelity and the probe
     # Bounds (nats per image; the paper reports log-likelihood bounds as negatives).
     w1 = metrics.log_weights(model, images, tokens, 1, seed=seed)
     report["lower_bound"] = {"all": float(w1.mean()), "seen": float(w1[~held].mean()),
@@ -169,7 +192,7 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     if layouts is not None:  # caption fidelity (digits and places), with its ceiling and floor
         types, a, b = layouts.types, layouts.a, layouts.b
         classifier = load_classifier()
-        generated = model.generate(tokens, seed + np.arange(n), guidance=guidance)["images"]
+        generated = samplers.generate(model, config, tokens, seed + np.arange(n), sampler)["images"]
         report["fidelity"] = _fidelity_table(caption_fidelity(classifier, generated, types, a, b),
                                              types, held)
         report["fidelity_ceiling_real"] = _fidelity_table(
@@ -179,13 +202,14 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
             caption_fidelity(classifier, images, types[perm], a[perm], b[perm]).mean())
         if probe_samples > 0:
             report["composition_probe"] = composition_probe(
-                model, tokenizer, classifier, config.data.held_out, probe_samples, seed, guidance=guidance)
+                model, tokenizer, classifier, config.data.held_out, probe_samples, seed,
+                sampler=sampler, config=config)
             # Reduced temperature separates conditioning from sampling noise:
             # at 0 every image follows the prior means the caption leads to.
             report["composition_probe_by_temperature"] = {
                 f"{t:g}": {k: v for k, v in composition_probe(
                     model, tokenizer, classifier, config.data.held_out, probe_samples, seed, t,
-                    guidance).items()
+                    sampler=sampler, config=config).items()
                     if k != "per_composition"}
                 for t in probe_temperatures}
     # SSI and diversity.

@@ -54,6 +54,15 @@ def test_generate_npz_from_captions_file(run_dir, tmp_path, capsys):
     np.testing.assert_array_equal(np.load(cold[0])["images"], np.load(cold[1])["images"])
 
 
+def test_generate_with_a_named_sampler(run_dir, tmp_path, capsys):
+    plain, k1, contrast = tmp_path / "p.npz", tmp_path / "k1.npz", tmp_path / "c.npz"
+    for out, sampler in ((plain, "plain"), (k1, "best_of_k:k=1"), (contrast, "contrastive:g=3")):
+        assert main(["generate", "--run", str(run_dir), CAPTION, "the digit 4 is at the top left of the image .",
+                     "-o", str(out), "--sampler", sampler]) == 0
+    np.testing.assert_array_equal(np.load(k1)["images"], np.load(plain)["images"])
+    assert np.load(contrast)["images"].shape == np.load(plain)["images"].shape
+
+
 def test_unknown_words_are_read_as_unk_with_a_warning(run_dir, tmp_path, capsys):
     assert main(["generate", "--run", str(run_dir), "the digit 7 is beside a zebra .",
                  "-o", str(tmp_path / "u.png"), "--samples", "1"]) == 0
@@ -76,6 +85,14 @@ def test_unknown_words_are_read_as_unk_with_a_warning(run_dir, tmp_path, capsys)
      "needs a model trained with model.caption_dropout > 0"),
     (["evaluate", "--run", "{run}", "-o", "{tmp}/rep", "--guidance", "2"],
      "needs a model trained with model.caption_dropout > 0"),
+    (["generate", "--run", "{run}", CAPTION, "-o", "{tmp}/x.png", "--sampler", "greedy"],
+     "unknown sampler 'greedy'"),
+    (["generate", "--run", "{run}", CAPTION, "-o", "{tmp}/x.png", "--sampler", "best_of_k:k=0"],
+     "k must be an integer >= 1"),
+    (["generate", "--run", "{run}", CAPTION, "-o", "{tmp}/x.png", "--sampler", "contrastive:g=2",
+      "--guidance", "2"], "cannot be combined"),
+    (["evaluate", "--run", "{run}", "-o", "{tmp}/rep", "--sampler", "contrastive:g=x"],
+     "g='x' is not a valid float"),
     (["train", "--preset", "mnist", "--out", "{tmp}/r"], "unknown preset 'mnist'"),
     (["train", "--preset", "tiny", "--out", "{run}"], "already holds a run"),
     (["train", "--out", "{tmp}/fresh", "--resume"], "does not exist"),

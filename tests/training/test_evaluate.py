@@ -80,8 +80,8 @@ class _Oracle:
     def __init__(self, tokenizer, table, refuse=()):
         self.tokenizer, self.table, self.refuse = tokenizer, table, set(refuse)
 
-    def generate(self, tokens, seeds, temperature=1.0):
-        assert len(tokens) == len(seeds)
+    def generate(self, tokens, seeds, temperature=1.0, trace=False, batch_size=100):
+        assert len(tokens) == len(seeds) and not trace
         self.temperatures = getattr(self, "temperatures", []) + [temperature]
         captions = [self.tokenizer.captions[i] for i in tokens[:, 0]]
         attend_first_digit = np.zeros((len(captions), 3, 16), np.float32)
@@ -132,6 +132,8 @@ def test_composition_probe_against_known_answers():
     assert perfect["seen"] > 0.9 and perfect["held_out"] > 0.9  # real composites: near the ceiling
     assert perfect["attention"]["held_out_corners"] == {"digits": 1.0, "places": 0.0, "other": 0.0}
     assert sorted(perfect["attention"]) == ["held_out_corners", "held_out_pairs", "seen_corners", "seen_pairs"]
+    # Both samples of a caption are its one real composite: no diversity at all.
+    assert perfect["diversity"] == {"seen": 0.0, "held_out": 0.0} and perfect["sampler"] == "plain"
 
     tok = _CaptionIds()  # draws every seen composition, nothing for the held-out ones
     refusing = composition_probe(_Oracle(tok, table, held_captions), tok, classifier, held, samples=2)
@@ -147,3 +149,20 @@ def test_composition_probe_against_known_answers():
     tok = _CaptionIds()  # a blank model: near zero everywhere
     blank = composition_probe(_Oracle(tok, table, table), tok, classifier, held, samples=2)
     assert blank["seen"] < 0.1 and blank["held_out"] < 0.1
+
+    class _Alternating(_Oracle):
+        """Odd seeds draw the composite, even ones a blank: each caption's pair differs by
+        the composite's mean intensity."""
+
+        def generate(self, tokens, seeds, temperature=1.0, trace=False, batch_size=100):
+            out = super().generate(tokens, seeds, temperature)
+            out["images"] = out["images"] * (np.asarray(seeds) % 2)[:, None, None, None]
+            return out
+
+    tok = _CaptionIds()
+    half = composition_probe(_Alternating(tok, table), tok, classifier, held, samples=2, seed=1)
+    means = {c: float(np.mean(img)) for c, img in table.items()}
+    expected_seen = np.mean([means[c] for c in table if c not in held_captions])
+    expected_held = np.mean([means[c] for c in held_captions])
+    assert half["diversity"]["seen"] == pytest.approx(expected_seen, rel=1e-5)
+    assert half["diversity"]["held_out"] == pytest.approx(expected_held, rel=1e-5)

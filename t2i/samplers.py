@@ -1,0 +1,298 @@
+"""Samplers: how a trained alignDRAW chooses its latents when it draws (docs/model.md §8).
+
+The paper samples z_t from the learned prior at every step. The samplers here
+are departures for novel compositions, selected by name (`t2i generate
+--sampler`, `t2i evaluate --sampler`, `generate(..., sampler=...)`); each is
+built on the model's public step API (`AlignDRAW.caption_context`,
+`initial_state`, `draw_step`, `lower_bound`) and uses only the model's own
+quantities, never a classifier:
+
+    plain            z_t = mu_t + tau sigma_t eps_t                   (the paper)
+    guided:g=G       classifier-free guidance against the learned null caption
+                     (`t2i.guidance`; needs a model trained with caption dropout)
+    contrastive:g=G  c_T = c^y_T + (G - 1) (c^y_T - c^-_T), where c^- is the mean
+                     canvas (negatives=nearest: the closest one) of the captions
+                     that differ from y in one interchangeable word (a digit for
+                     MNIST): the same layout, another identity. Every stream is
+                     driven by y's latents, so the difference is the caption's.
+    best_of_k:k=K    K plain samples (the first is plain's sample for the seed);
+                     keeps the one whose caption the model itself prefers:
+                     score(x) = B(x | y) - logsumexp_{y'' in {y} + negatives} B(x | y''),
+                     B the lower bound with one shared noise draw per image.
+
+With G = 1 contrastive and guided sampling are plain sampling, and so is
+best-of-K with K = 1 (tested). Every sampler gives example i an image that
+depends only on its caption and seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from keras import ops
+
+from t2i.errors import T2IError
+
+SAMPLER_NAMES = ("plain", "guided", "contrastive", "best_of_k")
+NEGATIVE_MODES = ("mean", "nearest")
+# Noise streams of a seed (`AlignDRAW.noise_for_seeds(seeds, stream)`): 0 is the sample
+# itself; best-of-K's candidate j uses stream j and scores it with stream SCORE_STREAM + j.
+SCORE_STREAM = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampler:
+    """A named sampler and its parameters; `Sampler.parse("contrastive:g=2")`.
+
+    Attributes:
+        name: one of SAMPLER_NAMES.
+        g: guidance scale (guided, contrastive); 1 is plain sampling.
+        k: candidates per image (best_of_k).
+        negatives: "mean" or "nearest" (contrastive).
+    """
+
+    name: str = "plain"
+    g: float = 1.0
+    k: int = 1
+    negatives: str = "mean"
+
+    def __post_init__(self):
+        if self.name not in SAMPLER_NAMES:
+            raise T2IError(f"unknown sampler {self.name!r}; expected one of {', '.join(SAMPLER_NAMES)}")
+        if not np.isfinite(self.g) or self.g < 0:
+            raise T2IError(f"sampler {self.name}: g must be a finite number >= 0, got {self.g}")
+        if int(self.k) != self.k or self.k < 1:
+            raise T2IError(f"sampler {self.name}: k must be an integer >= 1, got {self.k}")
+        if self.negatives not in NEGATIVE_MODES:
+            raise T2IError(f"sampler {self.name}: negatives must be one of {', '.join(NEGATIVE_MODES)}, "
+                           f"got {self.negatives!r}")
+
+    @classmethod
+    def parse(cls, text) -> "Sampler":
+        """"plain", "guided:g=2", "contrastive:g=2,negatives=nearest", "best_of_k:k=8"."""
+        if isinstance(text, Sampler):
+            return text
+        text = str(text).strip()
+        name, _, params = text.partition(":")
+        fields = {"g": float, "k": int, "negatives": str}
+        values = {}
+        for item in filter(None, (p.strip() for p in params.split(","))):
+            key, eq, value = item.partition("=")
+            if not eq or key.strip() not in fields:
+                raise T2IError(f"cannot parse sampler {text!r}: parameters are key=value with keys "
+                               f"{', '.join(fields)} (e.g. 'contrastive:g=2', 'best_of_k:k=8')")
+            try:
+                values[key.strip()] = fields[key.strip()](value.strip())
+            except ValueError:
+                raise T2IError(f"cannot parse sampler {text!r}: {key.strip()}={value.strip()!r} "
+                               f"is not a valid {fields[key.strip()].__name__}") from None
+        return cls(name.strip(), **values)
+
+    def __str__(self) -> str:
+        if self.name == "best_of_k":
+            return f"best_of_k:k={self.k}"
+        if self.name == "contrastive":
+            return f"contrastive:g={self.g:g}" + (",negatives=nearest" if self.negatives == "nearest" else "")
+        if self.name == "guided":
+            return f"guided:g={self.g:g}"
+        return "plain"
+
+    @property
+    def is_plain(self) -> bool:
+        """Draws exactly what plain sampling draws."""
+        return self.name == "plain" or (self.name in ("guided", "contrastive") and self.g == 1.0) or (
+            self.name == "best_of_k" and self.k == 1)
+
+
+def resolve(sampler="plain", guidance: float = 1.0) -> Sampler:
+    """The sampler a command asked for: `sampler`, or `guided:g=G` from the older
+    `--guidance G` flag (the two cannot be combined)."""
+    sampler = Sampler.parse(sampler)
+    if guidance != 1.0:
+        if sampler.name != "plain":
+            raise T2IError(f"--guidance {guidance:g} and --sampler {sampler} cannot be combined: "
+                           f"use --sampler guided:g={guidance:g}")
+        sampler = Sampler("guided", g=float(guidance))
+    return sampler
+
+
+def interchangeable_for(config) -> np.ndarray | None:
+    """The words same-layout negatives swap for a run's dataset: the ten digits of MNIST
+    with captions; None where none are defined (COCO)."""
+    if config.data.dataset == "mnist_captions":
+        return interchangeable_ids(config.text, [str(d) for d in range(10)])
+    return None
+
+
+def generate(model, config, tokens, seeds, sampler="plain", *, temperature: float = 1.0,
+             trace: bool = False, batch_size: int = 100) -> dict:
+    """`sample` with the interchangeable words of the run's dataset (`interchangeable_for`)."""
+    sampler = Sampler.parse(sampler)
+    if sampler.name == "guided" and not sampler.is_plain:
+        from t2i.guidance import check_guidance
+
+        check_guidance(model, sampler.g, "--sampler guided:g")
+    return sample(model, tokens, seeds, sampler, temperature=temperature, trace=trace,
+                  batch_size=batch_size, interchangeable=interchangeable_for(config))
+
+
+def interchangeable_ids(text_config, words) -> np.ndarray:
+    """The token ids of `words` (e.g. the ten digits) in a caption vocabulary."""
+    vocabulary = list(text_config.vocabulary)
+    missing = [w for w in words if w not in vocabulary]
+    if missing:
+        raise T2IError(f"words {missing} are not in the caption vocabulary")
+    return np.array([2 + vocabulary.index(w) for w in words], np.int64)
+
+
+def same_layout_negatives(tokens, interchangeable) -> tuple[np.ndarray, np.ndarray]:
+    """Every caption that differs from a caption in one interchangeable word.
+
+    tokens int [B, L]; interchangeable: token ids that may replace each other.
+    Returns (negative tokens [N, L], owner int [N]: the row of `tokens` each
+    belongs to). A caption without an interchangeable word has none.
+    """
+    tokens = np.asarray(tokens)
+    ids = np.asarray(interchangeable)
+    rows, owner = [], []
+    for i, row in enumerate(tokens):
+        for pos in np.flatnonzero(np.isin(row, ids)):
+            for other in ids[ids != row[pos]]:
+                negative = row.copy()
+                negative[pos] = other
+                rows.append(negative)
+                owner.append(i)
+    if not rows:
+        return np.zeros((0, tokens.shape[1]), tokens.dtype), np.zeros(0, np.int64)
+    return np.stack(rows), np.array(owner, np.int64)
+
+
+def sample(model, tokens, seeds, sampler="plain", *, temperature: float = 1.0, trace: bool = False,
+           batch_size: int = 100, interchangeable=None) -> dict:
+    """Draws one image per caption with `sampler`: NumPy "images" [B, H, W, C] in [0, 1],
+    "alignments" [B, T, L] and, with `trace`, "canvases" [B, T, H, W, C].
+
+    interchangeable: token ids of the words that contrastive and best-of-K
+    sampling swap to make same-layout negatives (for MNIST captions the digits:
+    `interchangeable_ids(config.text, DIGIT_WORDS)`).
+    """
+    sampler = Sampler.parse(sampler)
+    tokens = np.asarray(tokens)
+    seeds = np.asarray(seeds, np.int64).reshape(-1)
+    if sampler.is_plain:
+        return model.generate(tokens, seeds, trace=trace, batch_size=batch_size, temperature=temperature)
+    if sampler.name == "guided":
+        return model.generate(tokens, seeds, trace=trace, batch_size=batch_size, temperature=temperature,
+                              guidance=sampler.g)
+    if interchangeable is None or len(interchangeable) < 2:
+        raise T2IError(f"sampler {sampler} needs the caption words it may swap (interchangeable ids); "
+                       "this dataset defines none (MNIST with captions: the digits)")
+    if sampler.name == "contrastive":
+        parts = []
+        for i in range(0, len(tokens), max(1, batch_size // 8)):
+            part = slice(i, i + max(1, batch_size // 8))
+            noise = model.noise_for_seeds(seeds[part]) * np.float32(temperature)
+            parts.append(contrastive_sample(model, tokens[part], noise, sampler.g, interchangeable,
+                                            negatives=sampler.negatives, trace=trace))
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return best_of_k(model, tokens, seeds, sampler.k, interchangeable, temperature=temperature,
+                     trace=trace, batch_size=batch_size)
+
+
+def contrastive_sample(model, tokens, noise, g: float, interchangeable, negatives: str = "mean",
+                       trace: bool = False) -> dict:
+    """Contrastive guidance with same-layout negatives (module docstring), one batch.
+
+    tokens int [B, L]; noise [B, T, latent] (already scaled by the temperature).
+    """
+    tokens = np.asarray(tokens)
+    neg_tokens, owner = same_layout_negatives(tokens, interchangeable)
+    batch, total = len(tokens), len(tokens) + len(neg_tokens)
+    counts = np.bincount(owner, minlength=batch)
+    if (counts == 0).any():
+        raise T2IError("contrastive sampling needs captions with an interchangeable word (a digit)")
+    width = tokens.shape[1]
+    context = model.caption_context(np.concatenate([tokens, neg_tokens.reshape(-1, width)]))
+    state = model.initial_state(total)
+    noise = ops.convert_to_tensor(noise, dtype=model.compute_dtype)
+    owner_t = ops.convert_to_tensor(owner, dtype="int32")
+    alignments, canvases = [], []
+    for t in range(model.num_steps):
+        z = state.mu[:batch] + ops.exp(state.log_sigma[:batch]) * noise[:, t]
+        state, weights = model.draw_step(context, state, ops.concatenate([z, ops.take(z, owner_t, 0)], 0))
+        alignments.append(weights[:batch])
+        if trace:
+            canvases.append(_contrast(state.canvas, batch, owner_t, counts, g, negatives))
+    final = canvases[-1] if trace else _contrast(state.canvas, batch, owner_t, counts, g, negatives)
+    out = {"images": ops.convert_to_numpy(ops.sigmoid(final)),
+           "alignments": ops.convert_to_numpy(ops.stack(alignments, axis=1))}
+    if trace:
+        out["canvases"] = ops.convert_to_numpy(ops.sigmoid(ops.stack(canvases, axis=1)))
+    return out
+
+
+def _contrast(canvas, batch, owner, counts, g, negatives):
+    """c^y + (g - 1) (c^y - c^-) for the first `batch` rows against their negatives."""
+    own, negs = canvas[:batch], canvas[batch:]
+    if negatives == "mean":
+        total = ops.segment_sum(negs, owner, num_segments=batch)
+        reference = total / ops.reshape(ops.convert_to_tensor(counts, own.dtype), (-1, 1, 1, 1))
+    else:  # the negative whose image is closest to the caption's own
+        dist = ops.mean(ops.abs(ops.sigmoid(negs) - ops.sigmoid(ops.take(own, owner, 0))), axis=(1, 2, 3))
+        dist_np, owner_np = ops.convert_to_numpy(dist), ops.convert_to_numpy(owner)
+        pick = [int(np.flatnonzero(owner_np == i)[np.argmin(dist_np[owner_np == i])]) for i in range(batch)]
+        reference = ops.take(negs, ops.convert_to_tensor(pick, "int32"), 0)
+    return own + (g - 1.0) * (own - reference)
+
+
+def caption_log_posterior(model, images, tokens, score_noise, interchangeable) -> np.ndarray:
+    """log p(y | x) under a uniform prior over y and its same-layout negatives: float64 [B].
+
+    B(x | y) - logsumexp over {y} and the negatives of B(x | y''), each B the
+    lower bound with the image's one noise draw `score_noise` [B, T, latent].
+    0 for a caption without negatives.
+    """
+    tokens = np.asarray(tokens)
+    neg_tokens, owner = same_layout_negatives(tokens, interchangeable)
+    rows = np.concatenate([np.arange(len(tokens)), owner])
+    all_tokens = np.concatenate([tokens, neg_tokens.reshape(-1, tokens.shape[1])])
+    bounds = np.empty(len(rows))
+    for i in range(0, len(rows), 256):
+        part = rows[i:i + 256]
+        bounds[i:i + 256] = ops.convert_to_numpy(model.lower_bound(
+            np.asarray(images, np.float32)[part], all_tokens[i:i + 256], np.asarray(score_noise)[part]))
+    own = bounds[:len(tokens)]
+    out = np.empty(len(tokens))
+    for i in range(len(tokens)):
+        everything = np.concatenate([[own[i]], bounds[len(tokens):][owner == i]])
+        out[i] = own[i] - np.logaddexp.reduce(everything)
+    return out
+
+
+def best_of_k(model, tokens, seeds, k: int, interchangeable, temperature: float = 1.0,
+              trace: bool = False, batch_size: int = 100) -> dict:
+    """K plain candidates per caption, the one with the highest `caption_log_posterior` kept."""
+    tokens = np.asarray(tokens)
+    seeds = np.asarray(seeds, np.int64)
+    candidates, scores = [], []
+    for j in range(k):
+        noise = model.noise_for_seeds(seeds, stream=j) * np.float32(temperature)
+        drawn = _sample_noise(model, tokens, noise, trace, batch_size)
+        score_noise = model.noise_for_seeds(seeds, stream=SCORE_STREAM + j)
+        scores.append(caption_log_posterior(model, drawn["images"], tokens, score_noise, interchangeable))
+        candidates.append(drawn)
+    best = np.argmax(np.stack(scores, axis=1), axis=1)  # ties: the lowest j, so K = 1 is plain
+    out = {key: np.stack([c[key] for c in candidates], axis=1)[np.arange(len(tokens)), best]
+           for key in candidates[0]}
+    out["candidate"] = best
+    return out
+
+
+def _sample_noise(model, tokens, noise, trace, batch_size):
+    if not trace:
+        out = model.predict({"tokens": tokens, "noise": noise}, batch_size=batch_size, verbose=0)
+        return {k: np.asarray(v) for k, v in out.items()}
+    parts = [model.sample(tokens[i:i + batch_size], noise[i:i + batch_size], trace=True)
+             for i in range(0, len(tokens), batch_size)]
+    return {k: np.concatenate([ops.convert_to_numpy(p[k]) for p in parts]) for k in parts[0]}

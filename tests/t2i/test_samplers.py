@@ -1,0 +1,183 @@
+"""The public step API and the named samplers (t2i.samplers) on the tiny preset."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from keras import ops
+
+from t2i import config as C
+from t2i import samplers
+from t2i.errors import T2IError
+from t2i.model import AlignDRAW
+from t2i.text import CaptionTokenizer
+
+CAPTIONS = ["the digit 3 is at the top left of the image .",
+            "the digit 1 is on the left of the digit 7 .",
+            "the digit 0 is at the bottom of the digit 5 ."]
+SEEDS = [4, 11, 30]
+# Eager step-by-step drawing against the compiled `generate`: the same float32 operations,
+# fused or ordered differently, over T = 3 steps; images are sigmoids (slope <= 1/4).
+ATOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    cfg = C.get_preset("tiny")
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init_stddev=0.3))
+    model = AlignDRAW.from_config_dataclass(cfg, seed=3)
+    tokens = CaptionTokenizer(cfg.text).encode(CAPTIONS)
+    model.generate(tokens[:1], [0])  # builds the model
+    # c_0 = 0 instead of -10: mid-grey images, where image differences show the canvases'.
+    model.initial_canvas.assign(np.zeros(model.initial_canvas.shape, "float32"))
+    digits = samplers.interchangeable_ids(cfg.text, [str(d) for d in range(10)])
+    return model, tokens, digits
+
+
+def test_draw_step_reproduces_generate(tiny):
+    model, tokens, _ = tiny
+    want = model.generate(tokens, SEEDS)
+    noise = model.noise_for_seeds(SEEDS)
+    context = model.caption_context(tokens)
+    state = model.initial_state(len(tokens))
+    alignments = []
+    for t in range(model.num_steps):
+        z = state.mu + ops.exp(state.log_sigma) * noise[:, t]
+        state, weights = model.draw_step(context, state, z)
+        alignments.append(ops.convert_to_numpy(weights))
+    np.testing.assert_allclose(ops.convert_to_numpy(ops.sigmoid(state.canvas)), want["images"], atol=ATOL)
+    np.testing.assert_allclose(np.stack(alignments, 1), want["alignments"], atol=ATOL)
+
+
+def test_noise_streams_are_per_seed_and_independent():
+    cfg = C.get_preset("tiny")
+    model = AlignDRAW.from_config_dataclass(cfg, seed=3)
+    base = model.noise_for_seeds([5, 6])
+    np.testing.assert_array_equal(model.noise_for_seeds([5, 6], stream=0), base)
+    one = model.noise_for_seeds([5, 6], stream=1)
+    np.testing.assert_array_equal(model.noise_for_seeds([6], stream=1)[0], one[1])  # any batch
+    assert not np.allclose(one, base)
+    assert abs(np.corrcoef(one.ravel(), base.ravel())[0, 1]) < 0.5
+
+
+def test_same_layout_negatives_swap_one_interchangeable_word_at_a_time():
+    ids = np.array([10, 11, 12])
+    tokens = np.array([[2, 10, 3, 12, 0], [2, 3, 4, 0, 0], [11, 5, 5, 5, 5]])
+    negatives, owner = samplers.same_layout_negatives(tokens, ids)
+    want = [(0, [2, 11, 3, 12, 0]), (0, [2, 12, 3, 12, 0]), (0, [2, 10, 3, 10, 0]),
+            (0, [2, 10, 3, 11, 0]), (2, [10, 5, 5, 5, 5]), (2, [12, 5, 5, 5, 5])]
+    assert sorted(zip(owner.tolist(), negatives.tolist())) == sorted(want)
+
+
+def test_plain_names_are_plain_sampling(tiny):
+    model, tokens, digits = tiny
+    plain = model.generate(tokens, SEEDS)["images"]
+    for name in ("plain", "contrastive:g=1", "best_of_k:k=1"):
+        np.testing.assert_array_equal(
+            samplers.sample(model, tokens, SEEDS, name, interchangeable=digits)["images"], plain)
+    # The functions themselves, not just the shortcut: K = 1 keeps the plain candidate ...
+    best = samplers.best_of_k(model, tokens, SEEDS, 1, digits)
+    np.testing.assert_array_equal(best["images"], plain)
+    assert best["candidate"].tolist() == [0, 0, 0]
+    # ... and g = 1 contrastive guidance is the caption's own stream.
+    noise = model.noise_for_seeds(SEEDS)
+    for negatives in samplers.NEGATIVE_MODES:
+        same = samplers.contrastive_sample(model, tokens, noise, 1.0, digits, negatives=negatives)
+        np.testing.assert_allclose(same["images"], plain, atol=ATOL)
+
+
+def test_contrastive_guidance_matches_a_numpy_mix_of_the_streams(tiny):
+    """c = c^y + (g - 1)(c^y - mean c^-), each stream drawn separately with y's latents."""
+    model, tokens, digits = tiny
+    noise = model.noise_for_seeds(SEEDS)
+    g = 2.5
+    got = samplers.contrastive_sample(model, tokens, noise, g, digits, trace=True)
+    negatives, owner = samplers.same_layout_negatives(tokens, digits)
+
+    def canvas_with_latents(rows, zs):
+        context = model.caption_context(rows)
+        state = model.initial_state(len(rows))
+        for t in range(model.num_steps):
+            state, _ = model.draw_step(context, state, zs[t])
+        return ops.convert_to_numpy(state.canvas).astype(np.float64)
+
+    # y's own latents, step by step.
+    context = model.caption_context(tokens)
+    state = model.initial_state(len(tokens))
+    zs = []
+    for t in range(model.num_steps):
+        z = state.mu + ops.exp(state.log_sigma) * noise[:, t]
+        zs.append(ops.convert_to_numpy(z))
+        state, _ = model.draw_step(context, state, z)
+    own = ops.convert_to_numpy(state.canvas).astype(np.float64)
+    neg = canvas_with_latents(negatives, [z[owner] for z in zs])
+    mean_neg = np.stack([neg[owner == i].mean(0) for i in range(len(tokens))])
+    want = 1 / (1 + np.exp(-(own + (g - 1) * (own - mean_neg))))
+    np.testing.assert_allclose(got["images"], want, atol=ATOL * g)
+    np.testing.assert_allclose(got["canvases"][:, -1], got["images"], atol=1e-7)
+    assert not np.allclose(got["images"], 1 / (1 + np.exp(-own)), atol=1e-3)  # it does something
+
+
+def test_caption_posterior_is_a_distribution_over_the_caption_and_its_negatives(tiny, rng):
+    """Scored against each other, a corner caption and its 9 digit swaps share one image's noise:
+    their posteriors are exp(B_i - logsumexp_j B_j), which sum to 1."""
+    model, tokens, digits = tiny
+    corner = tokens[:1]
+    negatives, _ = samplers.same_layout_negatives(corner, digits)
+    family = np.concatenate([corner, negatives])  # all 10 digits at the top left
+    image = (rng.random((1, model.image_height, model.image_width, model.channels)) > 0.8).astype("float32")
+    noise = rng.normal(size=(1, model.num_steps, model.latent_dim)).astype("float32")
+    posts = [samplers.caption_log_posterior(model, image, family[i:i + 1], noise, digits)[0]
+             for i in range(len(family))]
+    assert all(p <= 0 for p in posts)
+    np.testing.assert_allclose(np.logaddexp.reduce(posts), 0.0, atol=1e-9)
+    # The same from the bounds directly (float64 reference).
+    bounds = np.array([float(ops.convert_to_numpy(model.lower_bound(image, family[i:i + 1], noise))[0])
+                       for i in range(len(family))])
+    np.testing.assert_allclose(posts, bounds - np.logaddexp.reduce(bounds), atol=1e-6)
+
+
+def test_best_of_k_keeps_the_candidate_with_the_best_posterior(tiny):
+    model, tokens, digits = tiny
+    k = 3
+    got = samplers.best_of_k(model, tokens, SEEDS, k, digits)
+    scores, images = [], []
+    for j in range(k):
+        noise = model.noise_for_seeds(SEEDS, stream=j)
+        drawn = model.predict({"tokens": tokens, "noise": noise}, verbose=0)["images"]
+        images.append(drawn)
+        scores.append(samplers.caption_log_posterior(
+            model, drawn, tokens, model.noise_for_seeds(SEEDS, stream=samplers.SCORE_STREAM + j), digits))
+    best = np.argmax(np.stack(scores, 1), 1)
+    assert got["candidate"].tolist() == best.tolist()
+    np.testing.assert_array_equal(got["images"], np.stack(images, 1)[np.arange(3), best])
+    # An example's image depends only on its caption and seed.
+    alone = samplers.best_of_k(model, tokens[1:2], SEEDS[1:2], k, digits)
+    np.testing.assert_allclose(alone["images"][0], got["images"][1], atol=ATOL)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("nope", "unknown sampler 'nope'; expected one of plain, guided, contrastive, best_of_k"),
+    ("contrastive:g=-1", "g must be a finite number >= 0, got -1.0"),
+    ("contrastive:g=two", "g='two' is not a valid float"),
+    ("best_of_k:k=0", "k must be an integer >= 1, got 0"),
+    ("contrastive:negatives=far", "negatives must be one of mean, nearest, got 'far'"),
+    ("contrastive:2", "parameters are key=value with keys g, k, negatives"),
+])
+def test_bad_sampler_names_and_parameters_are_one_line_errors(text, message):
+    with pytest.raises(T2IError) as info:
+        samplers.Sampler.parse(text)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_sampler_names_round_trip():
+    for text in ("plain", "guided:g=2", "contrastive:g=2", "contrastive:g=1.5,negatives=nearest",
+                 "best_of_k:k=8"):
+        assert str(samplers.Sampler.parse(text)) == text
+        assert samplers.Sampler.parse(str(samplers.Sampler.parse(text))) == samplers.Sampler.parse(text)
+
+
+def test_contrastive_sampling_needs_interchangeable_words(tiny):
+    model, tokens, _ = tiny
+    with pytest.raises(T2IError, match="needs the caption words it may swap"):
+        samplers.sample(model, tokens, SEEDS, "contrastive:g=2")
