@@ -316,16 +316,19 @@ class AlignDRAW(keras.Model):
         s_t, weights = context(state.h)
         return DrawState(*self._decode(s_t, tuple(state), z)), weights
 
-    def lower_bound(self, images, tokens, noise):
-        """Per-example lower bound on log p(x | y), nats: float [B], with the closed-form KL.
+    def lower_bound(self, images, tokens, noise, batch_size: int = 250) -> np.ndarray:
+        """Per-example lower bound on log p(x | y), nats: float64 [B], closed-form KL.
 
-        images float [B, H, W, C] in [0, 1]; tokens int [B, L] (or "words" /
-        "word_mask" as in `call`); noise [B, T, latent], the posterior's
-        reparametrisation noise: scoring one image under several captions with
-        the same noise makes their difference mostly the captions'.
+        images float [B, H, W, C] in [0, 1]; tokens int [B, L]; noise
+        [B, T, latent], the posterior's reparametrisation noise: scoring one
+        image under several captions with the same noise makes their
+        difference mostly the captions'. Runs the compiled inference path
+        (`predict`) in batches of `batch_size`.
         """
-        out = self({"images": images, "tokens": tokens, "noise": noise})
-        return -(out["reconstruction"] + ops.sum(out["kl"], axis=-1))
+        out = self.predict({"images": np.asarray(images, np.float32), "tokens": np.asarray(tokens),
+                            "noise": np.asarray(noise, np.float32)}, batch_size=batch_size, verbose=0)
+        return -(np.asarray(out["reconstruction"], np.float64)
+                 + np.asarray(out["kl"], np.float64).sum(-1))
 
     def _steps_per_iteration(self) -> int:
         """The largest divisor of T that is at most `loop_unroll`."""
