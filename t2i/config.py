@@ -25,6 +25,7 @@ the command line's `--model.num_steps 8` flags do.
 from __future__ import annotations
 
 import dataclasses
+import math
 import json
 import typing
 from typing import Any, Callable, Mapping
@@ -94,6 +95,14 @@ class ModelConfig:
             replaced by a learned null caption (a departure from the paper,
             for classifier-free guidance: `t2i generate --guidance`); 0, the
             paper: never.
+        prior_reconstruction: weight w of a second reconstruction term in
+            training, the image's negative log-likelihood under a canvas drawn
+            with latents from the prior (z_t ~ p(z_t | ...), no inference
+            network): loss = -bound + w * NLL(x | c_T^prior). Sohn, Lee and
+            Yan 2015's hybrid objective (their Gaussian stochastic neural
+            network term), a departure from the paper for novel compositions:
+            it trains the generator to stay on its caption under prior noise.
+            0, the paper: off. Validation reports the bound alone.
         precision: "float32" (every product and state in float32) or
             "mixed_bfloat16": the drawing LSTMs' matrix products take
             operands rounded to bfloat16 and sum them in float32, the same
@@ -121,6 +130,7 @@ class ModelConfig:
     loop: str = "while"
     loop_unroll: int = 1
     caption_dropout: float = 0.0
+    prior_reconstruction: float = 0.0
     precision: str = "float32"
 
     def __post_init__(self):
@@ -142,6 +152,8 @@ class ModelConfig:
         _require(self.loop_unroll >= 1, f"model.loop_unroll must be >= 1, got {self.loop_unroll}")
         _require(0.0 <= self.caption_dropout < 1.0,
                  f"model.caption_dropout must be in [0, 1), got {self.caption_dropout}")
+        _require(self.prior_reconstruction >= 0.0 and math.isfinite(self.prior_reconstruction),
+                 f"model.prior_reconstruction must be a finite number >= 0, got {self.prior_reconstruction}")
 
 
 # Word ids of every tokenizer (t2i.text, t2i.text_numpy): padding, out of

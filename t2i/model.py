@@ -90,6 +90,10 @@ class AlignDRAW(keras.Model):
         caption_dropout: probability that training replaces an example's
             caption by the learned null caption (`NullCaption`; 0, the paper:
             never). Needed for guided sampling (`generate(guidance=...)`).
+        prior_reconstruction: weight w of the hybrid objective's second
+            term (Sohn et al. 2015): in training, the images' Bernoulli NLL
+            under a canvas drawn from the prior for the same caption is added,
+            w times, to the negative bound (`ModelConfig.prior_reconstruction`).
         precision: "float32", or "mixed_bfloat16": the drawing LSTMs'
             matrix products with operands rounded to bfloat16, summed in
             float32, all else
@@ -107,7 +111,10 @@ class AlignDRAW(keras.Model):
             give precomputed word states (see `caption_states`). Optional
             "drop_caption" bool [B] replaces those captions by the null
             caption; without it, training with `caption_dropout` draws it
-            (and returns it as "caption_dropped").
+            (and returns it as "caption_dropped"). Training with
+            `prior_reconstruction` also returns "prior_reconstruction" [B],
+            drawn with optional "prior_noise" [B, T, latent] (else from the
+            model's seed generator).
         trace: also return per-step canvases and generator states.
 
     Returns (inference path):
@@ -131,7 +138,7 @@ class AlignDRAW(keras.Model):
                  conditioning: str = "align", canvas_init: float = -10.0, init_stddev: float = 0.01,
                  caption_encoder: str = "bidirectional", loop: str = "unrolled", loop_unroll: int = 1,
                  caption_dropout: float = 0.0, precision: str = "float32",
-                 seed: int | None = None, **kwargs):
+                 prior_reconstruction: float = 0.0, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
@@ -145,6 +152,8 @@ class AlignDRAW(keras.Model):
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         if not 0.0 <= caption_dropout < 1.0:
             raise ValueError(f"caption_dropout must be in [0, 1), got {caption_dropout}")
+        if not (prior_reconstruction >= 0.0 and np.isfinite(prior_reconstruction)):
+            raise ValueError(f"prior_reconstruction must be a finite number >= 0, got {prior_reconstruction}")
         self.vocab_size = vocab_size
         self.image_height = image_height
         self.image_width = image_width
@@ -165,6 +174,7 @@ class AlignDRAW(keras.Model):
         self.loop = loop
         self.loop_unroll = loop_unroll
         self.caption_dropout = float(caption_dropout)
+        self.prior_reconstruction = float(prior_reconstruction)
         self.precision = precision
         self.seed = seed
 
@@ -433,6 +443,13 @@ class AlignDRAW(keras.Model):
         out = self._unroll(caption, noise, images=images, trace=trace, drop=drop)
         if drawn:
             out["caption_dropped"] = drop
+        if training and self.prior_reconstruction > 0:
+            # The hybrid objective's second term: the same caption drawn from the prior.
+            prior_noise = inputs.get("prior_noise")
+            if prior_noise is None:
+                prior_noise = self._noise(ops.shape(images)[0])
+            drawn_from_prior = self._unroll(caption, prior_noise, images=None, drop=drop)
+            out["prior_reconstruction"] = bernoulli_nll(drawn_from_prior["logits"], images)
         return out
 
     def caption_states(self, tokens):
@@ -523,6 +540,9 @@ class AlignDRAW(keras.Model):
         """Negative variational lower bound, nats per image (docs/model.md §9)."""
         del x, y, sample_weight, training
         loss = ops.mean(y_pred["reconstruction"] + ops.sum(y_pred["kl"], axis=-1))
+        if "prior_reconstruction" in y_pred:  # training with the hybrid objective (`loss` only;
+            # reconstruction_loss and kl_loss stay the bound's parts, validation the bound alone)
+            loss = loss + self.prior_reconstruction * ops.mean(y_pred["prior_reconstruction"])
         # Keras sums gradients over tf.distribute replicas: each replica's mean
         # is divided by their number, so the update is the global-batch mean.
         return scale_for_replicas(loss)
@@ -530,6 +550,7 @@ class AlignDRAW(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.reconstruction_tracker.update_state(y_pred["reconstruction"])
         self.kl_tracker.update_state(ops.sum(y_pred["kl"], axis=-1))
+
         return logs_for_reduction(self.get_metrics_result())
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
@@ -573,7 +594,7 @@ class AlignDRAW(keras.Model):
             canvas_init=self.canvas_init, init_stddev=self.init_stddev,
             caption_encoder=self.caption_direction, loop=self.loop,
             loop_unroll=self.loop_unroll, caption_dropout=self.caption_dropout,
-            precision=self.precision, seed=self.seed)
+            prior_reconstruction=self.prior_reconstruction, precision=self.precision, seed=self.seed)
         return config
 
 
