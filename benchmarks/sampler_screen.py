@@ -15,6 +15,11 @@ For every sampler, at temperature 1 (`--temperature`), on the same captions and 
   ratio to plain sampling's on the same captions and seeds (issue 25's floor: >= 0.9);
 - cost: seconds per image of the sampler, and its ratio to plain's, in this process.
 
+With `--self-classifier N` it first measures the model as its own classifier, the question
+best-of-K rests on: on N real held-out test composites (MNIST test digits), how often is the
+true caption the one with the highest bound among it and its same-layout negatives (each
+image scored under all of them with one shared noise draw, `t2i.samplers.caption_log_posterior`)?
+
 The classifier only measures; no sampler sees it.
 """
 
@@ -51,6 +56,9 @@ def main():
     p.add_argument("--seen-samples", type=int, default=4)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--self-classifier", type=int, default=0, metavar="N",
+                   help="first score N real held-out test composites under their captions' "
+                        "same-layout negatives (default 0: skip)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
@@ -83,6 +91,11 @@ def main():
                "seen_samples": args.seen_samples,
                "held_out_captions": len(parts["held_out"][0]) // args.held_out_samples,
                "seen_captions": len(parts["seen"][0]) // args.seen_samples, "samplers": {}}
+    if args.self_classifier:
+        results["self_classifier"] = _self_classifier(model, config, tokenizer, args.self_classifier,
+                                                      args.seed)
+        print("model as its own classifier on real held-out composites:",
+              json.dumps(results["self_classifier"]), flush=True)
     plain_distance, plain_cost = {}, None
     for spec in specs:
         entry, cost, images_drawn = {}, 0.0, 0
@@ -118,6 +131,35 @@ def main():
         if args.json:  # after every sampler: a long screen keeps what it has measured
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+
+
+def _self_classifier(model, config, tokenizer, n: int, seed: int) -> dict:
+    """How often the true caption of a real held-out composite has the highest posterior."""
+    from t2i import samplers
+    from t2i.data import mnist_captions as mc
+    from t2i.data.mnist import load_mnist
+
+    digits = load_mnist(config.data.mnist_source if config.data.mnist_source != "auto" else "bundled")
+    real = mc.CompositeSampler(digits.x_test, digits.y_test, config.data.held_out).sample(
+        n, np.random.default_rng(seed), "held_out")
+    tokens = tokenizer.encode(list(real.captions))
+    interchangeable = samplers.interchangeable_for(config)
+    noise = np.random.default_rng(seed + 1).standard_normal(
+        (n, model.num_steps, model.latent_dim)).astype(np.float32)
+    posterior = samplers.caption_log_posterior(model, real.images, tokens, noise, interchangeable)
+    # The true caption wins when its posterior is the largest of its family: above 1/2 surely,
+    # else compare with each negative's (computed the same way, from the bounds).
+    negatives, owner = samplers.same_layout_negatives(tokens, interchangeable)
+    rows = np.concatenate([np.arange(n), owner])
+    bounds = model.lower_bound(real.images[rows], np.concatenate([tokens, negatives]), noise[rows])
+    own, theirs = bounds[:n], bounds[n:]
+    wins = np.array([own[i] > theirs[owner == i].max() for i in range(n)])
+    names = np.array(real.compositions())
+    pair = real.types < 4
+    return {"composites": n, "true_caption_wins": float(wins.mean()),
+            "pairs": float(wins[pair].mean()), "corners": float(wins[~pair].mean()),
+            "mean_posterior_of_true_caption": float(np.exp(posterior).mean()),
+            "per_composition": {c: float(wins[names == c].mean()) for c in sorted(set(names))}}
 
 
 def _split_samplers(text: str) -> list[str]:
