@@ -1,6 +1,7 @@
 """Test setup: the repository root on sys.path, quiet TensorFlow logs, shared trained runs."""
 
 import os
+import random
 import sys
 import zlib
 
@@ -14,10 +15,26 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 
+def _node_seed(request) -> int:
+    return zlib.crc32(request.node.nodeid.encode())
+
+
+@pytest.fixture(autouse=True)
+def _seed_global_state(request):
+    """Unseeded Keras initialisers draw from global state (Python's `random`, Keras' global
+    seed generator): seed it from the test's node id, so that what a test draws does not
+    depend on which tests ran before it."""
+    seed = _node_seed(request) % (2**31 - 1)
+    random.seed(seed)
+    np.random.seed(seed)
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.set_random_seed(seed)
+
+
 @pytest.fixture
 def rng(request):
     """A NumPy generator seeded from the test's node id: test data independent of which tests ran before."""
-    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+    return np.random.default_rng(_node_seed(request))
 
 
 @pytest.fixture(scope="session")
