@@ -51,10 +51,9 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     `sampler` names how latents are drawn (`t2i.samplers`; "plain" is the
     paper's); `guidance` G is the older spelling of sampler "guided:g=G".
     """
-    from t2i import run as run_lib
-    from t2i import samplers, visualize
-    from t2i.text import CaptionTokenizer
+    from t2i import samplers  # light: NumPy only until a sampler runs
 
+    # Arguments first: a mistake is reported before TensorFlow and the model load.
     sampler = samplers.resolve(sampler, guidance)
     out = Path(out)
     if samples < 1:
@@ -62,6 +61,11 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     check_temperature(temperature, "--temperature")
     if out.suffix.lower() not in (".png", ".npz"):
         raise T2IError(f"output {out} must end in .png or .npz")
+
+    from t2i import run as run_lib
+    from t2i import visualize
+    from t2i.text import CaptionTokenizer
+
     config, model = run_lib.load_model(run_dir, checkpoint, loop=loop)
     sharpener = _sharpener_of(run_dir, model) if sharpen else None
     tokenizer = CaptionTokenizer(config.text)

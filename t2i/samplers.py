@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from keras import ops
 
 from t2i.errors import T2IError
 
@@ -216,6 +215,8 @@ def contrastive_sample(model, tokens, noise, g: float, interchangeable, negative
     width = tokens.shape[1]
     context = model.caption_context(np.concatenate([tokens, neg_tokens.reshape(-1, width)]))
     state = model.initial_state(total)
+    from keras import ops
+
     noise = ops.convert_to_tensor(noise, dtype=model.compute_dtype)
     owner_t = ops.convert_to_tensor(owner, dtype="int32")
     alignments, canvases = [], []
@@ -235,6 +236,8 @@ def contrastive_sample(model, tokens, noise, g: float, interchangeable, negative
 
 def _contrast(canvas, batch, owner, counts, g, negatives):
     """c^y + (g - 1) (c^y - c^-) for the first `batch` rows against their negatives."""
+    from keras import ops
+
     own, negs = canvas[:batch], canvas[batch:]
     if negatives == "mean":
         total = ops.segment_sum(negs, owner, num_segments=batch)
@@ -285,6 +288,8 @@ def best_of_k(model, tokens, seeds, k: int, interchangeable, temperature: float 
 
 
 def _sample_noise(model, tokens, noise, trace, batch_size):
+    from keras import ops
+
     if not trace:
         out = model.predict({"tokens": tokens, "noise": noise}, batch_size=batch_size, verbose=0)
         return {k: np.asarray(v) for k, v in out.items()}

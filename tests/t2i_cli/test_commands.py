@@ -134,3 +134,19 @@ def test_short_epochs_validate_a_tenth_of_what_they_train(capsys):
     assert resolved(**{"train.steps_per_epoch": 100}).data.validation_examples == 10000
     assert resolved(**{"train.steps_per_epoch": 40,
                        "data.validation_examples": 10000}).data.validation_examples == 10000
+
+
+@pytest.mark.parametrize("args", [["--samples", "-1"], ["--sampler", "greedy"], ["-o", "x.jpg"],
+                                  ["--temperature", "-2"]])
+def test_generate_argument_errors_come_before_tensorflow_loads(tmp_path, args):
+    """A mistake in the arguments is reported without importing TensorFlow (or Keras)."""
+    import subprocess
+    import sys
+
+    argv = ["generate", CAPTION, "-o", str(tmp_path / "x.png")] + args
+    code = ("import sys; from t2i_cli.commands import main; rc = main(sys.argv[1:]); "
+            "print('LOADED' if {'tensorflow', 'keras'} & set(sys.modules) else 'LIGHT', rc)")
+    done = subprocess.run([sys.executable, "-c", code] + argv, capture_output=True, text=True,
+                          timeout=120, cwd=str(tmp_path))
+    assert done.stdout.split() == ["LIGHT", "2"], done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("t2i: error: ")
