@@ -21,7 +21,6 @@ lists them. Bad input ends with one line, `t2i: error: ...`, and status 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import typing
 
@@ -285,7 +284,9 @@ def _export(args) -> int:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from t2i_cli import quiet
+
+    quiet.install()  # TensorFlow's start-up chatter stays off the terminal
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "serve":
         from serving.server import main as serve_main
