@@ -88,6 +88,13 @@ def test_train_export_serve_query(visible_run, tmp_path):
         with pytest.raises(client.RestError) as info:
             client.rest_predict(rest, ["the digit " * 9], model_name="t2i")
         assert info.value.status == 400 and "too long" in info.value.message
+        # The model's own checks come back in words, not as assertion syntax.
+        assert info.value.message.startswith("t2i: caption too long: this model takes at most 16 tokens")
+        assert "assertion failed" not in info.value.message and "Condition" not in info.value.message
+        with pytest.raises(client.ClientError) as empty:
+            client.predict(channel, ["the digit 1 .", ""], model_name="t2i")
+        assert empty.value.details == ("t2i: empty caption: every caption needs at least one word; "
+                                       "token counts per caption: 4 0")
 
         channel.close()
     finally:

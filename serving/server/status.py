@@ -32,6 +32,10 @@ def grpc_code(tf_code: int) -> grpc.StatusCode:
 
 
 _FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")
+# tf.debugging.assert_* in an exported t2i graph: "assertion failed: [t2i: MESSAGE] [Condition
+# ...] [x (sub:0) = ] [4 0] [y ...] [...]" -> "t2i: MESSAGE: 4 0".
+_T2I_ASSERTION = re.compile(r"^assertion failed: \[(t2i: [^\]]+)\]"
+                            r"(?: \[Condition [^\]]*\])?(?: \[x \([^)]*\) = \] \[([^\]]*)\])?")
 _OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\]\s*$")
 
 
@@ -63,6 +67,9 @@ def clean_tf_message(message: str) -> str:
         if stripped:
             lines.append(stripped)
     text = "; ".join(lines) if lines else str(message).strip()
+    words = _T2I_ASSERTION.match(text)
+    if words:  # the model's own check, in words: no assertion syntax
+        text = words.group(1) + (f": {words.group(2)}" if words.group(2) else "")
     return text or "unknown TensorFlow error"
 
 
