@@ -42,7 +42,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from t2i import __version__
+
     parser = argparse.ArgumentParser(prog="t2i", description="alignDRAW text-to-image generation.")
+    parser.add_argument("--version", action="version", version=f"t2i {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model (or resume a run)")

@@ -150,3 +150,12 @@ def test_generate_argument_errors_come_before_tensorflow_loads(tmp_path, args):
                           timeout=120, cwd=str(tmp_path))
     assert done.stdout.split() == ["LIGHT", "2"], done.stdout + done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("t2i: error: ")
+
+
+def test_version(capsys):
+    import t2i
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"t2i {t2i.__version__}"
