@@ -15,6 +15,9 @@ quantities, never a classifier:
                      that differ from y in one interchangeable word (a digit for
                      MNIST): the same layout, another identity. Every stream is
                      driven by y's latents, so the difference is the caption's.
+                     With project=1 the noise of each step also loses its one
+                     component along the direction in which y's prior mean differs
+                     from the negatives' (the identity direction).
     best_of_k:k=K    K plain samples (the first is plain's sample for the seed);
                      keeps the one whose caption the model itself prefers:
                      score(x) = B(x | y) - logsumexp_{y'' in {y} + negatives} B(x | y''),
@@ -49,12 +52,15 @@ class Sampler:
         g: guidance scale (guided, contrastive); 1 is plain sampling.
         k: candidates per image (best_of_k).
         negatives: "mean" or "nearest" (contrastive).
+        project: contrastive: also remove from each step's noise its component along
+            the caption's identity direction (module docstring); 0 or 1.
     """
 
     name: str = "plain"
     g: float = 1.0
     k: int = 1
     negatives: str = "mean"
+    project: int = 0
 
     def __post_init__(self):
         if self.name not in SAMPLER_NAMES:
@@ -63,6 +69,8 @@ class Sampler:
             raise T2IError(f"sampler {self.name}: g must be a finite number >= 0, got {self.g}")
         if int(self.k) != self.k or self.k < 1:
             raise T2IError(f"sampler {self.name}: k must be an integer >= 1, got {self.k}")
+        if self.project not in (0, 1):
+            raise T2IError(f"sampler {self.name}: project must be 0 or 1, got {self.project}")
         if self.negatives not in NEGATIVE_MODES:
             raise T2IError(f"sampler {self.name}: negatives must be one of {', '.join(NEGATIVE_MODES)}, "
                            f"got {self.negatives!r}")
@@ -74,7 +82,7 @@ class Sampler:
             return text
         text = str(text).strip()
         name, _, params = text.partition(":")
-        fields = {"g": float, "k": int, "negatives": str}
+        fields = {"g": float, "k": int, "negatives": str, "project": int}
         values = {}
         for item in filter(None, (p.strip() for p in params.split(","))):
             key, eq, value = item.partition("=")
@@ -92,7 +100,8 @@ class Sampler:
         if self.name == "best_of_k":
             return f"best_of_k:k={self.k}"
         if self.name == "contrastive":
-            return f"contrastive:g={self.g:g}" + (",negatives=nearest" if self.negatives == "nearest" else "")
+            return (f"contrastive:g={self.g:g}" + (",negatives=nearest" if self.negatives == "nearest" else "")
+                    + (",project=1" if self.project else ""))
         if self.name == "guided":
             return f"guided:g={self.g:g}"
         return "plain"
@@ -100,8 +109,8 @@ class Sampler:
     @property
     def is_plain(self) -> bool:
         """Draws exactly what plain sampling draws."""
-        return self.name == "plain" or (self.name in ("guided", "contrastive") and self.g == 1.0) or (
-            self.name == "best_of_k" and self.k == 1)
+        return self.name == "plain" or (self.name in ("guided", "contrastive") and self.g == 1.0
+                                         and not self.project) or (self.name == "best_of_k" and self.k == 1)
 
 
 def resolve(sampler="plain", guidance: float = 1.0) -> Sampler:
@@ -194,17 +203,22 @@ def sample(model, tokens, seeds, sampler="plain", *, temperature: float = 1.0, t
             part = slice(i, i + step)
             noise = model.noise_for_seeds(seeds[part]) * np.float32(temperature)
             parts.append(contrastive_sample(model, tokens[part], noise, sampler.g, interchangeable,
-                                            negatives=sampler.negatives, trace=trace))
+                                            negatives=sampler.negatives, trace=trace,
+                                            project=bool(sampler.project)))
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return best_of_k(model, tokens, seeds, sampler.k, interchangeable, temperature=temperature,
                      trace=trace, batch_size=batch_size)
 
 
 def contrastive_sample(model, tokens, noise, g: float, interchangeable, negatives: str = "mean",
-                       trace: bool = False) -> dict:
+                       trace: bool = False, project: bool = False) -> dict:
     """Contrastive guidance with same-layout negatives (module docstring), one batch.
 
     tokens int [B, L]; noise [B, T, latent] (already scaled by the temperature).
+    project: remove from eps_t its component along u_t = d_t / |d_t|, d_t = (mu^y_t -
+    mean mu^-_t) / sigma^y_t, the direction in which the caption's prior differs from its
+    negatives' (the same latents drove every stream so far): the noise no longer pushes the
+    drawing toward or away from the digit, and keeps every other direction.
     """
     tokens = np.asarray(tokens)
     neg_tokens, owner = same_layout_negatives(tokens, interchangeable)
@@ -220,8 +234,15 @@ def contrastive_sample(model, tokens, noise, g: float, interchangeable, negative
     noise = ops.convert_to_tensor(noise, dtype=model.compute_dtype)
     owner_t = ops.convert_to_tensor(owner, dtype="int32")
     alignments, canvases = [], []
+    counts_t = ops.reshape(ops.convert_to_tensor(counts, model.compute_dtype), (-1, 1))
     for t in range(model.num_steps):
-        z = state.mu[:batch] + ops.exp(state.log_sigma[:batch]) * noise[:, t]
+        eps = noise[:, t]
+        if project:
+            mean_negative = ops.segment_sum(state.mu[batch:], owner_t, num_segments=batch) / counts_t
+            d = (state.mu[:batch] - mean_negative) * ops.exp(-state.log_sigma[:batch])
+            u = d / (ops.sqrt(ops.sum(d * d, axis=-1, keepdims=True)) + 1e-12)  # 0 where d = 0 (t = 1)
+            eps = eps - ops.sum(eps * u, axis=-1, keepdims=True) * u
+        z = state.mu[:batch] + ops.exp(state.log_sigma[:batch]) * eps
         state, weights = model.draw_step(context, state, ops.concatenate([z, ops.take(z, owner_t, 0)], 0))
         alignments.append(weights[:batch])
         if trace:

@@ -169,7 +169,8 @@ def test_best_of_k_keeps_the_candidate_with_the_best_posterior(tiny):
     ("contrastive:g=two", "g='two' is not a valid float"),
     ("best_of_k:k=0", "k must be an integer >= 1, got 0"),
     ("contrastive:negatives=far", "negatives must be one of mean, nearest, got 'far'"),
-    ("contrastive:2", "parameters are key=value with keys g, k, negatives"),
+    ("contrastive:2", "parameters are key=value with keys g, k, negatives, project"),
+    ("contrastive:g=2,project=2", "project must be 0 or 1, got 2"),
 ])
 def test_bad_sampler_names_and_parameters_are_one_line_errors(text, message):
     with pytest.raises(T2IError) as info:
@@ -179,7 +180,7 @@ def test_bad_sampler_names_and_parameters_are_one_line_errors(text, message):
 
 def test_sampler_names_round_trip():
     for text in ("plain", "guided:g=2", "contrastive:g=2", "contrastive:g=1.5,negatives=nearest",
-                 "best_of_k:k=8"):
+                 "contrastive:g=2,project=1", "best_of_k:k=8"):
         assert str(samplers.Sampler.parse(text)) == text
         assert samplers.Sampler.parse(str(samplers.Sampler.parse(text))) == samplers.Sampler.parse(text)
 
@@ -188,3 +189,32 @@ def test_contrastive_sampling_needs_interchangeable_words(tiny):
     model, tokens, _ = tiny
     with pytest.raises(T2IError, match="needs the caption words it may swap"):
         samplers.sample(model, tokens, SEEDS, "contrastive:g=2")
+
+
+def test_projected_noise_loses_only_its_identity_component(tiny):
+    """project=1: eps_t minus its component along d_t = (mu^y - mean mu^-) / sigma^y, in NumPy."""
+    model, tokens, digits = tiny
+    noise = model.noise_for_seeds(SEEDS)
+    got = samplers.contrastive_sample(model, tokens, noise, 1.0, digits, project=True)
+    negatives, owner = samplers.same_layout_negatives(tokens, digits)
+    own_ctx, neg_ctx = model.caption_context(tokens), model.caption_context(negatives)
+    own, neg = model.initial_state(len(tokens)), model.initial_state(len(negatives))
+    removed = []
+    for t in range(model.num_steps):
+        mu, ls = (ops.convert_to_numpy(v).astype(np.float64) for v in (own.mu, own.log_sigma))
+        mean_neg = np.stack([ops.convert_to_numpy(neg.mu)[owner == i].mean(0) for i in range(len(tokens))])
+        d = (mu - mean_neg) / np.exp(ls)
+        norm = np.linalg.norm(d, axis=-1, keepdims=True)
+        u = np.where(norm > 0, d / np.maximum(norm, 1e-300), 0.0)
+        eps = noise[:, t].astype(np.float64)
+        projected = eps - (eps * u).sum(-1, keepdims=True) * u
+        removed.append(np.abs((projected * u).sum(-1)).max())
+        z = (mu + np.exp(ls) * projected).astype("float32")
+        own, _ = model.draw_step(own_ctx, own, z)
+        neg, _ = model.draw_step(neg_ctx, neg, z[owner])
+    assert max(removed) < 1e-9  # what is left has no identity component
+    want = 1 / (1 + np.exp(-ops.convert_to_numpy(own.canvas).astype(np.float64)))
+    np.testing.assert_allclose(got["images"], want, atol=ATOL)
+    plain = model.generate(tokens, SEEDS)["images"]
+    assert not np.allclose(got["images"], plain, atol=1e-4)  # the projection changed something
+    assert samplers.Sampler.parse("contrastive:g=1,project=1").is_plain is False
