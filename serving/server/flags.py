@@ -52,7 +52,7 @@ def build_parser(prog: str = "t2i serve") -> argparse.ArgumentParser:
                         "thread get RESOURCE_EXHAUSTED at once")
     p.add_argument("--max_concurrent_requests", type=int, default=default_max_concurrent_requests(),
                    help="Predict calls run at once; others wait up to --queue_timeout_seconds, then "
-                        "get RESOURCE_EXHAUSTED / HTTP 429 (default: one per CPU, at least 2, here "
+                        "get RESOURCE_EXHAUSTED / HTTP 429 (default: 4 per CPU, here "
                         f"{default_max_concurrent_requests()}; 0 = no limit)")
     p.add_argument("--queue_timeout_seconds", type=float, default=0.5,
                    help="how long a Predict call waits for a free slot (default 0.5)")

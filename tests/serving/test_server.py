@@ -805,7 +805,7 @@ def test_work_stops_between_slices_once_the_deadline_has_passed(tiny, tmp_path):
 
 def test_admission_control_and_request_size_are_bounded_by_default(tiny, tmp_path):
     args = srv.build_parser().parse_args(["--model_base_path", str(tmp_path)])
-    assert args.max_concurrent_requests == srv.default_max_concurrent_requests() >= 2
+    assert args.max_concurrent_requests == srv.default_max_concurrent_requests() == 4 * os.cpu_count()
     assert args.max_batch_size == srv.DEFAULT_MAX_BATCH_SIZE
     assert args.max_request_bytes == srv.DEFAULT_MAX_REQUEST_BYTES == 4 * 1024 * 1024
     server = srv.server_from_args(args)
