@@ -528,6 +528,11 @@ class AlignDRAW(keras.Model):
             from t2i.guidance import guided_generate
 
             return guided_generate(self, tokens, noise, guidance, trace=trace, batch_size=batch_size)
+        return self.draw(tokens, noise, trace=trace, batch_size=batch_size)
+
+    def draw(self, tokens, noise, trace: bool = False, batch_size: int = 100) -> dict:
+        """`sample` for NumPy inputs of any size, in batches: tokens int [B, L], noise
+        [B, T, latent] (already scaled by a temperature); returns NumPy arrays as `generate`."""
         if not trace:
             out = self.predict({"tokens": tokens, "noise": noise}, batch_size=batch_size, verbose=0)
             return {k: np.asarray(v) for k, v in out.items()}

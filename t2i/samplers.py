@@ -297,7 +297,7 @@ def best_of_k(model, tokens, seeds, k: int, interchangeable, temperature: float 
     candidates, scores = [], []
     for j in range(k):
         noise = model.noise_for_seeds(seeds, stream=j) * np.float32(temperature)
-        drawn = _sample_noise(model, tokens, noise, trace, batch_size)
+        drawn = model.draw(tokens, noise, trace=trace, batch_size=batch_size)
         score_noise = model.noise_for_seeds(seeds, stream=SCORE_STREAM + j)
         scores.append(caption_log_posterior(model, drawn["images"], tokens, score_noise, interchangeable))
         candidates.append(drawn)
@@ -306,14 +306,3 @@ def best_of_k(model, tokens, seeds, k: int, interchangeable, temperature: float 
            for key in candidates[0]}
     out["candidate"] = best
     return out
-
-
-def _sample_noise(model, tokens, noise, trace, batch_size):
-    from keras import ops
-
-    if not trace:
-        out = model.predict({"tokens": tokens, "noise": noise}, batch_size=batch_size, verbose=0)
-        return {k: np.asarray(v) for k, v in out.items()}
-    parts = [model.sample(tokens[i:i + batch_size], noise[i:i + batch_size], trace=True)
-             for i in range(0, len(tokens), batch_size)]
-    return {k: np.concatenate([ops.convert_to_numpy(p[k]) for p in parts]) for k in parts[0]}
