@@ -39,13 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 
-def _pairwise_distance(images: np.ndarray, samples: int) -> np.ndarray:
-    """Mean |x_i - x_j| over pixels and pairs, per caption: [C * S, ...] -> [C]."""
-    groups = images.reshape(len(images) // samples, samples, -1).astype(np.float64)
-    i, j = np.triu_indices(samples, k=1)
-    return np.abs(groups[:, i] - groups[:, j]).mean(axis=(1, 2))
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", help="a trained MNIST-with-captions run (default: the shipped model)")
@@ -66,6 +59,7 @@ def main():
     from t2i import samplers
     from t2i.data import mnist_captions as mc
     from t2i.digit_classifier import caption_fidelity, load_classifier
+    from t2i.metrics import pairwise_pixel_distance
     from t2i.text import CaptionTokenizer
 
     names = _split_samplers(args.samplers)
@@ -107,7 +101,7 @@ def main():
             cost += time.perf_counter() - start
             images_drawn += len(rows)
             right = caption_fidelity(classifier, images, types, a, b)
-            distance = _pairwise_distance(images, per_caption[part])
+            distance = pairwise_pixel_distance(images, per_caption[part])
             entry[part] = float(right.mean())
             entry[f"{part}_diversity"] = float(distance.mean())
             if spec.is_plain:
@@ -146,13 +140,8 @@ def _self_classifier(model, config, tokenizer, n: int, seed: int) -> dict:
     interchangeable = samplers.interchangeable_for(config)
     noise = np.random.default_rng(seed + 1).standard_normal(
         (n, model.num_steps, model.latent_dim)).astype(np.float32)
-    posterior = samplers.caption_log_posterior(model, real.images, tokens, noise, interchangeable)
-    # The true caption wins when its posterior is the largest of its family: above 1/2 surely,
-    # else compare with each negative's (computed the same way, from the bounds).
-    negatives, owner = samplers.same_layout_negatives(tokens, interchangeable)
-    rows = np.concatenate([np.arange(n), owner])
-    bounds = model.lower_bound(real.images[rows], np.concatenate([tokens, negatives]), noise[rows])
-    own, theirs = bounds[:n], bounds[n:]
+    own, theirs, owner = samplers.family_bounds(model, real.images, tokens, noise, interchangeable)
+    posterior = samplers.log_posterior(own, theirs, owner)
     wins = np.array([own[i] > theirs[owner == i].max() for i in range(n)])
     names = np.array(real.compositions())
     pair = real.types < 4

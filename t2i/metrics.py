@@ -104,6 +104,14 @@ def sample_diversity(samples) -> float:
     return float(np.mean([ssim(samples[c, i], samples[c, j]).mean() for c in range(n)]))
 
 
+def pairwise_pixel_distance(images, samples: int) -> np.ndarray:
+    """Mean |x_i - x_j| over pixels and over the pairs of each group of `samples` consecutive
+    images (one caption's): [G * S, ...] -> [G]. 0 for identical images."""
+    groups = np.asarray(images, np.float64).reshape(len(images) // samples, samples, -1)
+    i, j = np.triu_indices(samples, k=1)
+    return np.abs(groups[:, i] - groups[:, j]).mean(axis=(1, 2))
+
+
 def retrieval_ranks(scores, true_index) -> np.ndarray:
     """1-based rank of the true candidate of each query, by descending score.
 

@@ -271,6 +271,18 @@ def _contrast(canvas, batch, owner, counts, g, negatives):
     return own + (g - 1.0) * (own - reference)
 
 
+def family_bounds(model, images, tokens, score_noise, interchangeable):
+    """(B(x | y) [B], B(x | y') of every same-layout negative [N], owner [N]): each image's
+    bound under its caption and under its negatives, with the image's one noise draw."""
+    tokens = np.asarray(tokens)
+    neg_tokens, owner = same_layout_negatives(tokens, interchangeable)
+    rows = np.concatenate([np.arange(len(tokens)), owner])
+    all_tokens = np.concatenate([tokens, neg_tokens.reshape(-1, tokens.shape[1])])
+    bounds = model.lower_bound(np.asarray(images, np.float32)[rows], all_tokens,
+                               np.asarray(score_noise, np.float32)[rows])
+    return bounds[:len(tokens)], bounds[len(tokens):], owner
+
+
 def caption_log_posterior(model, images, tokens, score_noise, interchangeable) -> np.ndarray:
     """log p(y | x) under a uniform prior over y and its same-layout negatives: float64 [B].
 
@@ -278,15 +290,13 @@ def caption_log_posterior(model, images, tokens, score_noise, interchangeable) -
     lower bound with the image's one noise draw `score_noise` [B, T, latent].
     0 for a caption without negatives.
     """
-    tokens = np.asarray(tokens)
-    neg_tokens, owner = same_layout_negatives(tokens, interchangeable)
-    rows = np.concatenate([np.arange(len(tokens)), owner])
-    all_tokens = np.concatenate([tokens, neg_tokens.reshape(-1, tokens.shape[1])])
-    bounds = model.lower_bound(np.asarray(images, np.float32)[rows], all_tokens,
-                               np.asarray(score_noise, np.float32)[rows])
-    own, theirs = bounds[:len(tokens)], bounds[len(tokens):]
+    return log_posterior(*family_bounds(model, images, tokens, score_noise, interchangeable))
+
+
+def log_posterior(own, theirs, owner) -> np.ndarray:
+    """B(x | y) - logsumexp over y and its negatives, from `family_bounds`' output."""
     return np.array([own[i] - np.logaddexp.reduce(np.concatenate([[own[i]], theirs[owner == i]]))
-                     for i in range(len(tokens))])
+                     for i in range(len(own))])
 
 
 def best_of_k(model, tokens, seeds, k: int, interchangeable, temperature: float = 1.0,

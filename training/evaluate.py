@@ -125,10 +125,9 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
                           ("held_out_pairs", is_held & pair), ("held_out_corners", is_held & ~pair)):
             if sel.any():
                 attention[part] = attention_by_role(drawn["alignments"][sel], [captions[i] for i in np.flatnonzero(sel)])
-    groups = images.reshape((len(rows) // samples, samples, -1)) if samples > 1 else None
-    distance = (np.array([np.mean([np.abs(g[i] - g[j]).mean() for i in range(samples)
-                                   for j in range(i + 1, samples)]) for g in groups])
-                if groups is not None else None)
+    from t2i.metrics import pairwise_pixel_distance
+
+    distance = pairwise_pixel_distance(images, samples) if samples > 1 else None
     held_group = is_held[::samples]
     diversity = None if distance is None else {
         "seen": float(distance[~held_group].mean()),

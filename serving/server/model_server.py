@@ -35,8 +35,9 @@ DEFAULT_BATCH_SLICE_SIZE = 16
 def default_max_concurrent_requests() -> int:
     """Predict calls run at once by default: 4 per CPU. A batch runs in slices
     (DEFAULT_BATCH_SLICE_SIZE), so requests in flight share the CPU in turns;
-    under 8 clients flooding a 2-core machine, 8 slots served 74 of 75 small
-    requests within 1.5 s, 2 slots refused 64 of 79 (BENCHMARKS.md)."""
+    under 8 clients flooding a 2-core machine, 8 slots served 71 of 72 small
+    requests within 1.5 s, 2 slots refused 70 of 80 (BENCHMARKS.md, "Serving under
+    overload")."""
     return 4 * (os.cpu_count() or 1)
 
 

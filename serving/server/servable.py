@@ -26,6 +26,13 @@ class _Signature:
     splittable: bool = False   # batch_major, and every output too: runs in slices of the batch
 
 
+def _batch_major(infos: dict) -> bool:
+    """Every TensorInfo has a known rank >= 1 and a dynamic dim 0 (and there is one)."""
+    return bool(infos) and all(
+        not ti.tensor_shape.unknown_rank and len(ti.tensor_shape.dim) >= 1
+        and ti.tensor_shape.dim[0].size == -1 for ti in infos.values())
+
+
 def _read_meta_graph(path: str, tags: tuple[str, ...]):
     from google.protobuf import text_format
     from tensorflow.core.protobuf import saved_model_pb2
@@ -80,13 +87,9 @@ class Servable:
                 continue
             inputs = {a: sdef.inputs[a] for a in sorted(sdef.inputs)}
             outputs = {a: sdef.outputs[a] for a in sorted(sdef.outputs)}
-            batch_major = bool(inputs) and all(
-                not ti.tensor_shape.unknown_rank and len(ti.tensor_shape.dim) >= 1
-                and ti.tensor_shape.dim[0].size == -1 for ti in inputs.values())
-            splittable = batch_major and bool(outputs) and all(
-                not ti.tensor_shape.unknown_rank and len(ti.tensor_shape.dim) >= 1
-                and ti.tensor_shape.dim[0].size == -1 for ti in outputs.values())
-            signatures[key] = _Signature(key, fn, inputs, outputs, batch_major, splittable)
+            batch_major = _batch_major(inputs)
+            signatures[key] = _Signature(key, fn, inputs, outputs, batch_major,
+                                         batch_major and _batch_major(outputs))
         return cls(name, version, path, loaded, signature_defs, signatures)
 
     # ---- Predict ---------------------------------------------------------

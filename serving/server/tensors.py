@@ -69,7 +69,7 @@ def check_values_fill_shape(proto, shape: tuple[int, ...]) -> None:
     asks for every value to be sent. Raises ValueError naming both sizes.
     """
     elements = math.prod(shape)
-    shape_text = "[" + ",".join(str(d) for d in shape) + "]"
+    shape_text = _shape_str(shape)
     if proto.tensor_content:
         itemsize = np.dtype(_tensorflow().dtypes.as_dtype(proto.dtype).as_numpy_dtype).itemsize
         sent, want = len(proto.tensor_content), elements * itemsize
@@ -94,10 +94,8 @@ def parse_tensor_proto(proto) -> np.ndarray:
         raise ValueError("unsupported dtype")
     if proto.dtype >= 100:  # reference types
         raise ValueError("reference dtype")
-    if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
-        raise ValueError("invalid shape")
+    want = declared_shape(proto)
     arr = tf.make_ndarray(proto)
-    want = tuple(int(d.size) for d in proto.tensor_shape.dim)
     if tuple(arr.shape) != want:
         raise ValueError("shape mismatch")
     return arr
