@@ -20,6 +20,10 @@ best-of-K rests on: on N real held-out test composites (MNIST test digits), how 
 true caption the one with the highest bound among it and its same-layout negatives (each
 image scored under all of them with one shared noise draw, `t2i.samplers.caption_log_posterior`)?
 
+With `--reader N` it measures `t2i.samplers.DigitReader` (what `rejection:k=K` accepts by)
+on N real held-out test composites: how often it reads every named digit right, and how
+often it agrees with the digit classifier on plain samples of the held-out captions.
+
 The classifier only measures; no sampler sees it.
 """
 
@@ -52,6 +56,9 @@ def main():
     p.add_argument("--self-classifier", type=int, default=0, metavar="N",
                    help="first score N real held-out test composites under their captions' "
                         "same-layout negatives (default 0: skip)")
+    p.add_argument("--reader", type=int, default=0, metavar="N",
+                   help="first measure the digit reader on N real held-out test composites "
+                        "(default 0: skip)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
@@ -90,6 +97,9 @@ def main():
                                                       args.seed)
         print("model as its own classifier on real held-out composites:",
               json.dumps(results["self_classifier"]), flush=True)
+    if args.reader:
+        results["reader"] = _reader(model, config, tokenizer, classifier, args.reader, args.seed)
+        print("digit reader:", json.dumps(results["reader"]), flush=True)
     plain_distance, plain_cost = {}, None
     for spec in specs:
         entry, cost, images_drawn = {}, 0.0, 0
@@ -149,6 +159,37 @@ def _self_classifier(model, config, tokenizer, n: int, seed: int) -> dict:
             "pairs": float(wins[pair].mean()), "corners": float(wins[~pair].mean()),
             "mean_posterior_of_true_caption": float(np.exp(posterior).mean()),
             "per_composition": {c: float(wins[names == c].mean()) for c in sorted(set(names))}}
+
+
+def _reader(model, config, tokenizer, classifier, n: int, seed: int) -> dict:
+    """The digit reader on real held-out composites, and against the classifier on samples."""
+    from t2i import samplers
+    from t2i.data import mnist_captions as mc
+    from t2i.data.mnist import load_mnist
+    from t2i.digit_classifier import read_digits
+
+    reader = samplers.reader_for(config)
+    digits = load_mnist(config.data.mnist_source if config.data.mnist_source != "auto" else "bundled")
+    real = mc.CompositeSampler(digits.x_test, digits.y_test, config.data.held_out).sample(
+        n, np.random.default_rng(seed), "held_out")
+    tokens = tokenizer.encode(list(real.captions))
+    noise = model.noise_for_seeds(seed + np.arange(n), stream=samplers.SCORE_STREAM)
+    _, passed = reader.read(model, real.images, reader.layouts(tokens), noise)
+    names = np.array(real.compositions())
+    out = {"real_composites": n, "reads_every_named_digit": float(passed.mean()),
+           "per_composition": {c: float(passed[names == c].mean()) for c in sorted(set(names))}}
+    # On the model's own samples of the same captions: reader and classifier, slot by slot.
+    seeds = seed + np.arange(n)
+    images = model.draw(tokens, model.noise_for_seeds(seeds))["images"]
+    reading, owner, named = reader.readings(model, images, reader.layouts(tokens),
+                                            model.noise_for_seeds(seeds, stream=samplers.SCORE_STREAM))
+    read = np.concatenate([np.asarray(r) for r in read_digits(classifier, images, real.types, real.a, real.b)])
+    said = reading.argmax(axis=1) == named
+    out["samples"] = {"slots": int(len(named)), "reader_reads_named": float(said.mean()),
+                      "classifier_reads_named": float((read == named).mean()),
+                      "agree": float((reading.argmax(axis=1) == read).mean()),
+                      "classifier_named_where_reader_named": float((read[said] == named[said]).mean())}
+    return out
 
 
 def _split_samplers(text: str) -> list[str]:

@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(1, the default: no guidance; the same as --sampler guided:g=G)")
     g.add_argument("--sampler", default="plain",
                    help="how latents are drawn: plain (the paper, default), guided:g=G, "
-                        "contrastive:g=G[,negatives=nearest], best_of_k:k=K (t2i.samplers)")
+                        "contrastive:g=G[,negatives=nearest], best_of_k:k=K, rejection:k=K (t2i.samplers)")
     g.add_argument("--checkpoint", default="last", choices=("last", "best"))
     g.add_argument("--loop", choices=("unrolled", "while"),
                    help="override the run's model.loop: 'while' (the default of new runs and of the "

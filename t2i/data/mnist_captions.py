@@ -210,6 +210,58 @@ def composition_of(k: int, a: int, b: int | None = None) -> Composition:
     raise T2IError(f"caption type k must be 0..7, got {k}")
 
 
+# Where the digits of each caption type lie (`digit_slots`): the middle of each offset range
+# of `CompositeSampler._positions`, and the line between the two digits of a pair. MNIST
+# digits have an empty border of 4 pixels, so the ink of the left (top) digit ends before
+# column (row) 28 and that of the right (bottom) one begins after 32: 30 splits them.
+CORNER_OFFSETS = {4: (1, 2), 5: (31, 30), 6: (1, 30), 7: (31, 2)}
+PAIR_SPLIT = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitSlot:
+    """One digit of a caption type: which one ("a" or "b"), the part of the canvas
+    that holds its ink and no other digit's (rows, columns: slices), and its nominal
+    top-left offset (row, column)."""
+
+    digit: str
+    rows: slice
+    cols: slice
+    offset: tuple[int, int]
+
+
+def digit_slots(k: int) -> tuple[DigitSlot, ...]:
+    """The digits of caption type `k` and where they lie (`DigitSlot`): two for pairs,
+    one for corners."""
+    k = int(k)
+    whole, first, second = slice(0, CANVAS_SIZE), slice(0, PAIR_SPLIT), slice(PAIR_SPLIT, CANVAS_SIZE)
+    if k in (0, 1):
+        return (DigitSlot("a", whole, first, (17, 2)), DigitSlot("b", whole, second, (17, 30)))
+    if k in (2, 3):
+        return (DigitSlot("a", first, whole, (1, 17)), DigitSlot("b", second, whole, (31, 17)))
+    if k in CORNER_OFFSETS:
+        return (DigitSlot("a", whole, whole, CORNER_OFFSETS[k]),)
+    raise T2IError(f"caption type k must be 0..7, got {k}")
+
+
+_TEMPLATE_PATTERNS = tuple(
+    re.compile("^" + t.removesuffix(" .").replace("{a}", r"(?P<a>\d)").replace("{b}", r"(?P<b>\d)") + "$")
+    for t in TEMPLATES)
+
+
+def parse_caption(words) -> tuple[int, int, int] | None:
+    """(k, a, b) of a caption in one of the TEMPLATES' forms, with or without its final
+    period (b = -1 for corners), from its text or its list of words; None for any other
+    caption."""
+    words = words.lower().split() if isinstance(words, str) else list(words)
+    text = " ".join(words[:-1] if words[-1:] == ["."] else words)
+    for k, pattern in enumerate(_TEMPLATE_PATTERNS):
+        m = pattern.match(text)
+        if m:
+            return k, int(m.group("a")), int(m.group("b")) if k < 4 else -1
+    return None
+
+
 def caption(k: int, a: int, b: int | None = None) -> str:
     """The caption of type `k` for digits `a` (left/top/only) and `b` (right/bottom)."""
     composition_of(k, a, b)  # validates

@@ -72,9 +72,10 @@ def test_same_layout_negatives_swap_one_interchangeable_word_at_a_time():
 def test_plain_names_are_plain_sampling(tiny):
     model, tokens, digits = tiny
     plain = model.generate(tokens, SEEDS)["images"]
-    for name in ("plain", "contrastive:g=1", "best_of_k:k=1"):
+    reader = samplers.DigitReader(C.get_preset("tiny").text)
+    for name in ("plain", "contrastive:g=1", "best_of_k:k=1", "rejection:k=1"):
         np.testing.assert_array_equal(
-            samplers.sample(model, tokens, SEEDS, name, interchangeable=digits)["images"], plain)
+            samplers.sample(model, tokens, SEEDS, name, interchangeable=digits, reader=reader)["images"], plain)
     # The functions themselves, not just the shortcut: K = 1 keeps the plain candidate ...
     best = samplers.best_of_k(model, tokens, SEEDS, 1, digits)
     np.testing.assert_array_equal(best["images"], plain)
@@ -164,7 +165,8 @@ def test_best_of_k_keeps_the_candidate_with_the_best_posterior(tiny):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("nope", "unknown sampler 'nope'; expected one of plain, guided, contrastive, best_of_k"),
+    ("nope", "unknown sampler 'nope'; expected one of plain, guided, contrastive, best_of_k, rejection"),
+    ("rejection:k=1.5", "k='1.5' is not a valid int"),
     ("contrastive:g=-1", "g must be a finite number >= 0, got -1.0"),
     ("contrastive:g=two", "g='two' is not a valid float"),
     ("best_of_k:k=0", "k must be an integer >= 1, got 0"),
@@ -180,7 +182,7 @@ def test_bad_sampler_names_and_parameters_are_one_line_errors(text, message):
 
 def test_sampler_names_round_trip():
     for text in ("plain", "guided:g=2", "contrastive:g=2", "contrastive:g=1.5,negatives=nearest",
-                 "contrastive:g=2,project=1", "best_of_k:k=8"):
+                 "contrastive:g=2,project=1", "best_of_k:k=8", "rejection:k=16"):
         assert str(samplers.Sampler.parse(text)) == text
         assert samplers.Sampler.parse(str(samplers.Sampler.parse(text))) == samplers.Sampler.parse(text)
 
@@ -218,3 +220,92 @@ def test_projected_noise_loses_only_its_identity_component(tiny):
     plain = model.generate(tokens, SEEDS)["images"]
     assert not np.allclose(got["images"], plain, atol=1e-4)  # the projection changed something
     assert samplers.Sampler.parse("contrastive:g=1,project=1").is_plain is False
+
+
+def test_shifted_moves_an_image_and_fills_with_zeros(rng):
+    image = rng.random((6, 7, 1)).astype("float32")
+    for rows, cols in [(0, 0), (2, -3), (-5, 6), (6, 0), (-1, 1)]:
+        want = np.zeros_like(image)
+        for r in range(6):
+            for c in range(7):
+                if 0 <= r + rows < 6 and 0 <= c + cols < 7:
+                    want[r + rows, c + cols] = image[r, c]
+        np.testing.assert_array_equal(samplers._shifted(image, rows, cols), want)
+
+
+def test_digit_reader_reads_each_slot_at_every_corner(tiny, rng):
+    """r(d) = sum over corners q of log softmax_d B(slot moved to q | "d at q"), against
+    bounds taken one view at a time."""
+    model, tokens, _ = tiny
+    cfg = C.get_preset("tiny")
+    reader = samplers.DigitReader(cfg.text)
+    layouts = reader.layouts(tokens)
+    assert layouts == [(4, 3, -1), (0, 1, 7), (3, 5, 0)]  # CAPTIONS, read back from ids
+    assert reader.layouts(CaptionTokenizer(cfg.text).encode(["the digit 3 is big ."])) == [None]
+    images = (rng.random((3, 60, 60, 1)) > 0.9).astype("float32")
+    noise = rng.normal(size=(3, model.num_steps, model.latent_dim)).astype("float32")
+    reading, owner, named = reader.readings(model, images, layouts, noise)
+    assert owner.tolist() == [0, 1, 1, 2, 2] and named.tolist() == [3, 1, 7, 5, 0]
+    tokenizer = CaptionTokenizer(cfg.text)
+    corners = {"top left": (1, 2), "bottom right": (31, 30), "top right": (1, 30), "bottom left": (31, 2)}
+    # Slot 1: the left digit of "1 left of 7": columns 0-29, nominal offset (17, 2).
+    part = np.zeros_like(images[1])
+    part[:, :30] = images[1][:, :30]
+    want = np.zeros(10)
+    for corner, (r, c) in corners.items():
+        view = np.roll(np.roll(part, r - 17, axis=0), c - 2, axis=1)
+        if r - 17 < 0:
+            view[r - 17:] = 0
+        else:
+            view[:r - 17] = 0
+        captions = [f"the digit {d} is at the {corner} of the image ." for d in range(10)]
+        bounds = np.array([model.lower_bound(view[None], tokenizer.encode([cap]), noise[1:2])[0]
+                           for cap in captions])
+        want += bounds - np.logaddexp.reduce(bounds)
+    # Bounds of one view batched with others round differently: a few ulps of |B|, summed
+    # over 4 corners and a logsumexp of 10.
+    atol = 4 * 16 * np.finfo(np.float32).eps * np.abs(bounds).max()
+    np.testing.assert_allclose(reading[1], want, atol=atol)
+    score, passed = reader.read(model, images, layouts + [None], np.concatenate([noise, noise[:1]]))
+    np.testing.assert_allclose(score[:3], [reading[0, 3], reading[1, 1] + reading[2, 7],
+                                           reading[3, 5] + reading[4, 0]], atol=1e-9)
+    assert score[3] == -np.inf and not passed[3]
+    assert passed[:3].tolist() == [reading[0].argmax() == 3,
+                                   reading[1].argmax() == 1 and reading[2].argmax() == 7,
+                                   reading[3].argmax() == 5 and reading[4].argmax() == 0]
+
+
+def test_rejection_keeps_the_first_candidate_the_reader_passes_else_the_best(tiny, monkeypatch):
+    model, tokens, _ = tiny
+    reader = samplers.DigitReader(C.get_preset("tiny").text)
+    k = 4
+    # The reference: every candidate of every caption drawn and read, then chosen in NumPy.
+    images, scores, passes = [], [], []
+    for j in range(k):
+        drawn = model.predict({"tokens": tokens, "noise": model.noise_for_seeds(SEEDS, stream=j)},
+                              verbose=0)["images"]
+        score, passed = reader.read(model, drawn, reader.layouts(tokens),
+                                    model.noise_for_seeds(SEEDS, stream=samplers.SCORE_STREAM + j))
+        images.append(drawn), scores.append(score), passes.append(passed)
+    scores, passes = np.stack(scores, 1), np.stack(passes, 1)
+    want = [int(np.flatnonzero(p)[0]) if p.any() else int(np.argmax(s)) for s, p in zip(scores, passes)]
+    got = samplers.rejection_sample(model, tokens, SEEDS, k, reader)
+    assert got["candidate"].tolist() == want
+    np.testing.assert_allclose(got["images"], np.stack(images, 1)[np.arange(3), want], atol=ATOL)
+    # An example's image depends only on its caption and seed.
+    alone = samplers.rejection_sample(model, tokens[2:], SEEDS[2:], k, reader)
+    assert alone["candidate"].tolist() == want[2:]
+    # A caption the reader cannot read gets plain sampling's image, and costs one draw.
+    odd = CaptionTokenizer(C.get_preset("tiny").text).encode(["the digit 3 is big ."])
+    calls = []
+    monkeypatch.setattr(reader, "read", lambda *a: calls.append(1) or reader.__class__.read(reader, *a))
+    plain = model.generate(odd, [9])["images"]
+    got = samplers.rejection_sample(model, odd, [9], k, reader)
+    np.testing.assert_array_equal(got["images"], plain)
+    assert got["candidate"].tolist() == [0] and len(calls) == 1
+
+
+def test_rejection_sampling_needs_a_reader(tiny):
+    model, tokens, _ = tiny
+    with pytest.raises(T2IError, match="needs a reader of the digits"):
+        samplers.sample(model, tokens, SEEDS, "rejection:k=2")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from t2i.data.mnist_captions import (Composition, CompositeSampler, all_compositions, captions_for,
-                                     composition_of, draw_held_out, parse_composition)
+                                     composition_of, digit_slots, draw_held_out, parse_caption,
+                                     parse_composition)
 from t2i.errors import T2IError
 
 # Spec 9.1 table, copied independently of the implementation.
@@ -249,3 +250,48 @@ def test_sampler_errors():
         f"0 {corner}" for corner in ("top left", "top right", "bottom left", "bottom right")])
     with pytest.raises(T2IError, match="every composition"):
         only_one.sample(3, np.random.default_rng(0))
+
+
+def mnist_like_digits(n=40):
+    """Digit i: ink of value i + 1 in its central 20x20 box (MNIST's 4-pixel empty border)."""
+    digits = np.zeros((n, 28, 28), np.uint8)
+    digits[:, 4:24, 4:24] = (np.arange(n, dtype=np.uint8) + 1)[:, None, None]
+    return digits, np.arange(n) % 10
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_digit_slots_hold_each_digits_ink_and_no_other(k):
+    digits, labels = mnist_like_digits()
+    c = CompositeSampler(digits, labels).sample(2000, np.random.default_rng(k), which="all", dtype="uint8")
+    sel = np.flatnonzero(c.types == k)
+    slots = digit_slots(k)
+    assert [s.digit for s in slots] == (["a", "b"] if k < 4 else ["a"])
+    (rows_a, cols_a), spec_b = SPEC_PLACEMENT[k]
+    ranges = [(rows_a, cols_a)] + ([spec_b] if spec_b else [])
+    for slot, (rows, cols) in zip(slots, ranges):
+        # The nominal offset is the middle of the documented ranges.
+        assert slot.offset == ((rows[0] + rows[1]) // 2, (cols[0] + cols[1]) // 2)
+    for n in sel:
+        img = c.images[n, :, :, 0]
+        values = [c.index_a[n] + 1] + ([c.index_b[n] + 1] if k < 4 else [])
+        if len(values) == 2 and values[0] == values[1]:
+            continue
+        for slot, value in zip(slots, values):
+            part = np.zeros_like(img)
+            part[slot.rows, slot.cols] = img[slot.rows, slot.cols]
+            assert (part == value).sum() == (img == value).sum() == 400  # all of its ink ...
+            assert set(np.unique(part)) <= {0, value}  # ... and nothing else
+
+
+def test_parse_caption_reads_every_template():
+    for k, template in SPEC_TEMPLATES.items():
+        for a, b in [(0, 9), (4, 4), (7, 1)]:
+            text = template.format(a=a, b=b)
+            want = (k, a, b if k < 4 else -1)
+            assert parse_caption(text) == want
+            assert parse_caption(text.upper()) == want
+            assert parse_caption(text.removesuffix(" .")) == want  # without the period
+            assert parse_caption(text.split()) == want  # a list of words
+    for other in ["", "the digit 3 is at the top left", "the digit x is at the top left of the image .",
+                  "a digit 3 is at the top left of the image .", "the digit 12 is at the top left of the image ."]:
+        assert parse_caption(other) is None, other
