@@ -45,7 +45,7 @@ CONDITIONINGS = ("align", "mean")
 CAPTION_ENCODERS = ("bidirectional", "forward", "embedding")
 LOOPS = ("unrolled", "while")
 PRECISIONS = ("float32", "mixed_bfloat16")
-DATASETS = ("mnist_captions", "coco")
+DATASETS = ("mnist_captions", "coco", "scenes")
 COCO_SOURCES = ("json", "npy")
 COCO_IMAGE_FITS = ("squash", "center_crop")
 
@@ -201,7 +201,8 @@ class DataConfig:
     (`t2i.data.coco`, which documents the file layouts).
 
     Attributes:
-        dataset: "mnist_captions" or "coco".
+        dataset: "mnist_captions", "coco" or "scenes" (`t2i.data.scenes`: examples_per_epoch
+            scenes rendered once and cached, held_out as "green bus", "vintage dog"...).
         mnist_source: "auto" (a cached full MNIST from Keras, else a download
             attempt, else the bundled 10k subset), "keras" (full MNIST, fail
             if it cannot be had), "bundled" (the bundled 10k subset), or a
@@ -395,6 +396,11 @@ class ExperimentConfig:
             _require(self.text.max_caption_length >= 12,
                      "text.max_caption_length must be >= 12 for MNIST captions")
 
+        if self.data.dataset == "scenes":
+            _require((self.model.image_height, self.model.image_width, self.model.channels) == (32, 32, 3),
+                     "scenes are 32x32x3: set model.image_height, model.image_width and model.channels "
+                     "to 32, 32, 3 (presets scenes_32, scenes_tiny)")
+
     # --- serialisation -------------------------------------------------
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -581,6 +587,40 @@ def coco_32() -> ExperimentConfig:
     )
 
 
+def _scenes_text() -> TextConfig:
+    from t2i.data.scenes.captions import vocabulary
+
+    return TextConfig(vocabulary=vocabulary(), max_caption_length=16)
+
+
+def scenes_32() -> ExperimentConfig:
+    """Colour scenes from registry art (`t2i.data.scenes`), sized to train on a 2-core CPU."""
+    return ExperimentConfig(
+        name="scenes_32",
+        model=ModelConfig(image_height=32, image_width=32, channels=3, num_steps=16, read_size=5,
+                          write_size=5, encoder_units=256, decoder_units=256, latent_dim=64,
+                          caption_units=128, align_units=256, canvas_init=0.0, caption_encoder="forward"),
+        text=_scenes_text(),
+        data=DataConfig(dataset="scenes", held_out=(), examples_per_epoch=40000, validation_examples=2000,
+                        test_examples=3000),
+        train=TrainConfig(epochs=25, lr_decay_epochs=(20,)),
+    )
+
+
+def scenes_tiny() -> ExperimentConfig:
+    """Scenes with a few units and T=3: for unit tests and smoke runs."""
+    return ExperimentConfig(
+        name="scenes_tiny",
+        model=ModelConfig(image_height=32, image_width=32, channels=3, num_steps=3, read_size=3, write_size=3,
+                          encoder_units=16, decoder_units=16, latent_dim=4, caption_units=8, align_units=16,
+                          canvas_init=0.0),
+        text=_scenes_text(),
+        data=DataConfig(dataset="scenes", held_out=(), examples_per_epoch=64, validation_examples=32,
+                        test_examples=30),
+        train=TrainConfig(batch_size=8, epochs=2, lr_decay_epochs=(), sample_every=1),
+    )
+
+
 def tiny() -> ExperimentConfig:
     """A few units and T=3: for unit tests and smoke runs."""
     return ExperimentConfig(
@@ -597,6 +637,8 @@ PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "mnist_captions_compose": mnist_captions_compose,
     "coco_32": coco_32,
     "tiny": tiny,
+    "scenes_32": scenes_32,
+    "scenes_tiny": scenes_tiny,
 }
 
 

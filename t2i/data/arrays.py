@@ -1,4 +1,4 @@
-"""MNIST with captions as NumPy batches, for any Keras backend.
+"""MNIST with captions (and scenes) as NumPy batches, for any Keras backend.
 
 The `tf.data` pipeline (`t2i.data.pipeline`) and this module draw the same
 examples: both start from `prepare_mnist_captions(config)`, and data epoch e
@@ -77,6 +77,10 @@ class MnistCaptionsData:
     seed: int
     augmentation: DigitAugmentation | None = None
 
+    def datasets(self, train, validation, test) -> Datasets:
+        """The `Datasets` around the given pipelines."""
+        return mnist_datasets(self, train, validation, test)
+
     def epoch(self, epoch: int) -> Composites:
         """Data epoch `epoch`: uint8 composites drawn with `default_rng([seed, epoch])`.
 
@@ -121,6 +125,17 @@ def prepare_mnist_captions(config: ExperimentConfig) -> MnistCaptionsData:
         train_sampler=CompositeSampler(x_tr, y_tr, held_out), validation=val, test=test,
         steps_per_epoch=steps_per_epoch, batch_size=batch_size, seed=data.seed,
         augmentation=DigitAugmentation.from_config(data))
+
+
+def prepare(config: ExperimentConfig):
+    """The examples of a run's dataset, before any pipeline: `MnistCaptionsData` or
+    `t2i.data.scenes.dataset.ScenesData` (the same interface: `epoch(e)`, `validation`,
+    `test`, `steps_per_epoch`, `batch_size`, `datasets(train, validation, test)`)."""
+    if config.data.dataset == "scenes":
+        from t2i.data.scenes.dataset import prepare_scenes
+
+        return prepare_scenes(config)
+    return prepare_mnist_captions(config)
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
@@ -199,12 +214,12 @@ def make_array_datasets(config: ExperimentConfig, tokenize: Tokenize,
     """
     if initial_epoch < 0:
         raise T2IError(f"initial_epoch must be >= 0, got {initial_epoch}")
-    data = prepare_mnist_captions(config)
+    data = prepare(config)
     length = config.text.max_caption_length
     b = config.train.batch_size
-    return mnist_datasets(data, train=TrainStream(data, tokenize, length, initial_epoch),
-                          validation=Batches(data.validation, tokenize, length, b),
-                          test=Batches(data.test, tokenize, length, b))
+    return data.datasets(train=TrainStream(data, tokenize, length, initial_epoch),
+                         validation=Batches(data.validation, tokenize, length, b),
+                         test=Batches(data.test, tokenize, length, b))
 
 
 def mnist_datasets(data: MnistCaptionsData, train, validation, test) -> Datasets:

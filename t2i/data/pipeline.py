@@ -1,4 +1,4 @@
-"""tf.data pipelines for MNIST with captions.
+"""tf.data pipelines for MNIST with captions and for scenes (`t2i.data.scenes`).
 
 `make_datasets(config, tokenizer)` builds:
 
@@ -38,10 +38,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from t2i.config import ExperimentConfig
-from t2i.data.arrays import (held_out_compositions, mnist_datasets, prepare_mnist_captions,  # noqa: F401
+from t2i.data.arrays import (held_out_compositions, mnist_datasets, prepare, prepare_mnist_captions,  # noqa: F401
                              sample_captions)
 from t2i.data.datasets import Datasets
-from t2i.data.mnist_captions import CANVAS_SIZE, Composites
 from t2i.errors import T2IError
 from t2i.text import CaptionTokenizer
 
@@ -53,7 +52,7 @@ def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
     """Builds the train / validation / test pipelines of `config` (a `t2i.data.datasets.Datasets`).
 
     Args:
-        config: the experiment; `data.dataset` must be "mnist_captions".
+        config: the experiment; `data.dataset` "mnist_captions" or "scenes".
         tokenizer: maps caption strings to ids inside the tf.data graph.
         initial_epoch: the first epoch of the train stream (for resuming).
 
@@ -62,21 +61,22 @@ def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
     """
     if initial_epoch < 0:
         raise T2IError(f"initial_epoch must be >= 0, got {initial_epoch}")
-    data = prepare_mnist_captions(config)
+    data = prepare(config)
     batch_size, steps_per_epoch = data.batch_size, data.steps_per_epoch
+    image_shape = tuple(data.validation.images.shape[1:])  # [H, W, C]
 
     def tokenize(images, captions):
         images = tf.cast(images, tf.float32) / 255.0  # same float32 division as the sampler
-        return {"images": images[..., None], "tokens": tokenizer(captions)}
+        return {"images": images, "tokens": tokenizer(captions)}
 
     # --- train -------------------------------------------------------------------
     def epoch_batches(epoch):
         c = data.epoch(int(epoch))
         for s in range(steps_per_epoch):
             batch = slice(s * batch_size, (s + 1) * batch_size)
-            yield c.images[batch, ..., 0], c.captions[batch].astype(object)
+            yield c.images[batch], c.captions[batch].astype(object)
 
-    signature = (tf.TensorSpec([batch_size, CANVAS_SIZE, CANVAS_SIZE], tf.uint8),
+    signature = (tf.TensorSpec([batch_size, *image_shape], tf.uint8),
                  tf.TensorSpec([batch_size], tf.string))
     train = (tf.data.Dataset.range(initial_epoch, MAX_EPOCHS)
              .flat_map(lambda e: tf.data.Dataset.from_generator(
@@ -85,12 +85,12 @@ def make_datasets(config: ExperimentConfig, tokenizer: CaptionTokenizer,
              .prefetch(tf.data.AUTOTUNE))
 
     # --- validation and test: drawn once ----------------------------------------------
-    def finite(c: Composites) -> tf.data.Dataset:
-        return (tf.data.Dataset.from_tensor_slices((c.images[..., 0], c.captions.astype(object)))
+    def finite(c) -> tf.data.Dataset:
+        return (tf.data.Dataset.from_tensor_slices((c.images, c.captions.astype(object)))
                 .batch(batch_size).map(tokenize).prefetch(tf.data.AUTOTUNE))
 
-    return mnist_datasets(data, train=deterministic(train), validation=deterministic(finite(data.validation)),
-                          test=deterministic(finite(data.test)))
+    return data.datasets(train=deterministic(train), validation=deterministic(finite(data.validation)),
+                         test=deterministic(finite(data.test)))
 
 
 def deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:
