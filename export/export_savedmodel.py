@@ -174,15 +174,15 @@ def build_archive(config, model, sharpener=None):
 def warmup_captions(config) -> list[str]:
     """Captions for the warmup requests, from the run itself (whatever its dataset).
 
-    The first phrasing of the run's first held-out composition, if it has
-    any (MNIST with captions), and a caption of the longest length the model
+    A caption of the run's first held-out composition, if it has any
+    (`t2i.data.catalog.held_out_captions`), and a caption of the longest length the model
     takes made of its vocabulary's words in order (for COCO the most frequent
     first), so that warmup traces the largest input shape with words the
     model knows.
     """
-    from t2i.data.mnist_captions import captions_for, parse_composition
+    from t2i.data.catalog import held_out_captions
 
-    held = [captions_for(parse_composition(c))[0] for c in config.data.held_out[:1]]
+    held = held_out_captions(config)[:1]
     words = list(config.text.vocabulary)
     if not words:
         raise T2IError("the run's config has no vocabulary (text.vocabulary); cannot export it")

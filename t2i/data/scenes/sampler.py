@@ -62,6 +62,15 @@ class Composition:
             return f"{self.object} in {self.value}"
         return f"vintage {self.object}"
 
+    def caption(self) -> str:
+        """A caption that shows the composition: "a green bus on a road", "a stop sign
+        flying in blue skies", "a vintage photo of a dog on a green grass field"."""
+        if self.kind == "colour":
+            return cap.caption(cap.SceneAttributes(self.object, "road", colour=self.value), "plain")
+        if self.kind == "background":
+            return cap.caption(cap.SceneAttributes(self.object, self.value), "plain")
+        return cap.caption(cap.SceneAttributes(self.object, "green grass", vintage=True), "vintage")
+
     def matches(self, table: dict) -> np.ndarray:
         """bool [n]: which scenes of an attribute table (`Scenes.attributes`) show it."""
         same = table["object"] == CONCEPT_NAMES.index(self.object)
