@@ -211,6 +211,11 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
                     sampler=sampler, config=config).items()
                     if k != "per_composition"}
                 for t in probe_temperatures}
+    elif config.data.dataset == "scenes":  # caption fidelity per attribute, flip success
+        from training.scenes_eval import scenes_report
+
+        report.update(scenes_report(model, config, tokenizer, captions, held, images, sampler, seed,
+                                    flip_pairs_per_kind=max(1, probe_samples * 5)))
     # SSI and diversity.
     c = min(ssi_captions, n)
     reps = np.repeat(tokens[:c], samples, axis=0)
@@ -268,6 +273,9 @@ def markdown(r: dict) -> str:
 
     if r.get("dataset") == "coco":
         what = f"{r['examples']} COCO test images, one caption each."
+    elif r.get("dataset") == "scenes":
+        what = (f"{r['examples']} test scenes, one caption each, {r['held_out_examples']} of them "
+                "held-out compositions.")
     else:
         what = (f"{r['examples']} test composites from MNIST test digits, {r['held_out_examples']} of "
                 "them held-out compositions.")
@@ -290,6 +298,19 @@ def markdown(r: dict) -> str:
                   f"| ceiling (real composites), seen / held-out | {pct(ceil['seen'])} / "
                   f"{pct(ceil['held_out'])} |",
                   f"| floor (shuffled captions) | {pct(r['fidelity_floor_shuffled'])} |"]
+    sf = r.get("scenes_fidelity")
+    if sf is not None:
+        ceil = sf["ceiling_real"]
+        lines += [f"| caption fidelity, every named attribute, seen / held-out | {pct(sf['seen'])} / "
+                  f"{pct(sf['held_out'])} |",
+                  f"| ceiling (the classifier on the real test scenes), seen / held-out | {pct(ceil['seen'])} / "
+                  f"{pct(ceil['held_out'])} |"]
+        for name, v in sf["per_attribute"].items():
+            lines.append(f"| fidelity of {name} (where named) | {pct(v)} (real: {pct(ceil['per_attribute'][name])}) |")
+        for name, v in sf.get("held_out_compositions", {}).items():
+            lines.append(f"| held-out composition {name} | {pct(v)} |")
+        for kind, v in r.get("flip_success", {}).items():
+            lines.append(f"| flip success, {kind} ({v['pairs']} pairs) | {pct(v['success'])} |")
     probe = r.get("composition_probe")
     if probe is not None:
         lines.append(f"| composition probe ({probe['samples_per_caption']} images per caption of all 240 "

@@ -1,0 +1,60 @@
+"""Scenes fidelity and flips (training/scenes_eval.py) without a trained classifier."""
+
+import numpy as np
+
+from t2i.data.scenes import captions as cap
+from t2i.data.scenes.sampler import SceneSampler
+from t2i.scene_classifier import HEADS, labels
+from training import scenes_eval
+
+
+def test_named_targets_agree_with_the_rendered_attributes():
+    scenes = SceneSampler().sample(300, np.random.default_rng(0), "all")
+    truth = labels(scenes.attributes)
+    for k in range(3):
+        captions = [c[k] for c in scenes.captions]
+        targets, named = scenes_eval.named_targets(captions)
+        assert set(targets) == set(HEADS)
+        for head in HEADS:
+            np.testing.assert_array_equal(targets[head][named[head]], truth[head][named[head]], err_msg=head)
+        assert named["object"].all() and named["vintage"].all()
+
+
+class _Oracle:
+    """A 'classifier' that returns given logits, to check the bookkeeping."""
+
+    def __init__(self, classes):
+        self.classes = classes
+
+    def predict(self, images, batch_size=None, verbose=0):
+        return {h: np.eye(n)[self.classes[h]] for h, n in HEADS.items()}
+
+
+def test_attribute_fidelity_counts_only_what_captions_name():
+    captions = ["a red bus on a road", "a parking lot with two cats on the left",
+                "a vintage photo of a dog at night"]
+    targets, named = scenes_eval.named_targets(captions)
+    assert named["position"].tolist() == [False, True, False]
+    assert named["colour"].tolist() == [True, False, False]
+    images = np.zeros((3, 32, 32, 3))
+    right, per = scenes_eval.attribute_fidelity(_Oracle(targets), images, captions)
+    assert right.all() and per["position"] == 1.0 and per["colour"] == 1.0
+    wrong_position = {**targets, "position": (targets["position"] + 1) % 3}
+    right, per = scenes_eval.attribute_fidelity(_Oracle(wrong_position), images, captions)
+    assert right.tolist() == [True, False, True] and per["position"] == 0.0
+    wrong_colour = {**targets, "colour": (targets["colour"] + 1) % 8}
+    right, _ = scenes_eval.attribute_fidelity(_Oracle(wrong_colour), images, captions)
+    assert right.tolist() == [False, True, True]  # a colour is read only where one is named
+
+
+def test_flip_pairs_differ_in_one_attribute_and_avoid_held_out():
+    held = ("green bus", "stop sign in clear sky", "vintage dog")
+    for kind in scenes_eval.FLIPS:
+        for a, b in scenes_eval.flip_pairs(200, kind, np.random.default_rng(1), held):
+            x, y = cap.parse_caption(a), cap.parse_caption(b)
+            differ = [f for f in ("object", "background", "colour", "count", "position", "vintage")
+                      if getattr(x, f) != getattr(y, f)]
+            assert differ == [kind], (a, b)
+            for s in (x, y):
+                assert not (s.object == "bus" and s.colour == "green")
+                assert not (s.object == "stop sign" and s.background == "clear sky")
