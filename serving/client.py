@@ -31,7 +31,7 @@ import numpy as np
 
 from serving import wire
 from serving.states import STATE_NAMES, state_name  # noqa: F401 - STATE_NAMES re-exported
-from t2i.errors import T2IError, check_temperature
+from t2i.errors import T2IError, add_deprecated_alias, check_temperature
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
@@ -456,16 +456,18 @@ def build_parser(prog: str = "t2i client") -> argparse.ArgumentParser:
                                "(TF Serving gRPC API).")
     p.add_argument("captions", nargs="+", help="one or more captions")
     p.add_argument("--target", default="localhost:8500", help="HOST:PORT (default localhost:8500)")
-    p.add_argument("-o", "--output", required=True, help="PNG to write (one row per caption)")
+    p.add_argument("-o", "--out", help="PNG to write (one row per caption); required")
+    add_deprecated_alias(p, "--output", "-o/--out", dest="out")
     p.add_argument("--seed", type=int, default=0,
                    help="first seed; sample k of every caption uses seed+k (default 0)")
-    p.add_argument("--samples", type=int, default=1, help="images per caption (default 1)")
+    p.add_argument("--samples", type=int, default=8,
+                   help="images per caption (default 8, as `t2i generate`)")
     p.add_argument("--model_name", default="t2i")
     p.add_argument("--signature", default="serving_default")
     p.add_argument("--version", type=int, default=None)
     p.add_argument("--version_label", default=None)
     p.add_argument("--gif", action="store_true",
-                   help="call the `trace` signature and also write OUTPUT with .gif: the canvas "
+                   help="call the `trace` signature and also write OUT with .gif: the canvas "
                         "after each step")
     p.add_argument("--temperature", type=float, default=None,
                    help="call the `sample` signature with this sampling temperature (>= 0; 1: the "
@@ -481,6 +483,8 @@ def build_parser(prog: str = "t2i client") -> argparse.ArgumentParser:
 def run_client(args) -> list[str]:
     from t2i.visualize import captioned_grid, save_canvas_gif
 
+    if not args.out:
+        raise T2IError("the PNG to write is required: -o/--out OUT.png")
     if args.samples < 1:
         raise T2IError(f"--samples must be >= 1, got {args.samples}")
     if args.batch_size < 1:
@@ -521,7 +525,7 @@ def run_client(args) -> list[str]:
         raise T2IError(f"expected images [{len(batch)}, H, W, C], got shape {images.shape}")
     rows = [images[i * args.samples:(i + 1) * args.samples] for i in range(len(captions))]
     written = []
-    path = args.output
+    path = args.out
     if os.path.dirname(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     captioned_grid(rows, captions).save(path, format="PNG")

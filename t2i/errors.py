@@ -25,3 +25,18 @@ def check_temperature(value, name: str = "temperature"):
         shown = values.tolist() if values.ndim else float(values)
         raise T2IError(f"{name} must be a finite number >= 0, got {shown}")
     return value
+
+
+def add_deprecated_alias(parser, old: str, new: str, dest: str, **kwargs):
+    """Accepts the old spelling `old` of flag `new` for one more release: it sets `dest`
+    like `new` does, is hidden from --help and warns on stderr when used."""
+    import argparse
+    import sys
+
+    class _Deprecated(argparse.Action):
+        def __call__(self, parser_, namespace, values, option_string=None):
+            print(f"t2i: warning: {old} is deprecated and will be removed in the next release; "
+                  f"use {new}", file=sys.stderr)
+            setattr(namespace, self.dest, values)
+
+    parser.add_argument(old, dest=dest, action=_Deprecated, help=argparse.SUPPRESS, **kwargs)

@@ -153,3 +153,30 @@ class EpochTimer(keras.callbacks.Callback):
         train_s = self._last_step - self._start
         logs["epoch_time_s"] = time.perf_counter() - self._start
         logs["train_images_per_s"] = self._steps * self.batch_size / train_s if train_s > 0 else 0.0
+
+
+class EpochLog(keras.callbacks.CSVLogger):
+    """`keras.callbacks.CSVLogger` that numbers epochs from 1, as the sample grids
+    (`samples/epoch-0001.png`) and Keras' progress bar do: the row of Keras epoch e is
+    e + `first`. A run whose log was started with 0-based rows (before this callback
+    existed) keeps them: `first=0` (`log_epoch_base`)."""
+
+    def __init__(self, filename, first: int = 1, append: bool = True):
+        super().__init__(filename, append=append)
+        self.first = first
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + self.first, logs)
+
+
+def log_epoch_base(path) -> int:
+    """The number of the first epoch in an existing log.csv (0 for logs written before
+    epochs were numbered from 1), 1 for a new log."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_file():
+        rows = path.read_text().splitlines()
+        if len(rows) > 1 and rows[1].split(",", 1)[0] == "0":
+            return 0
+    return 1

@@ -56,11 +56,15 @@ def prepare_run_dir(config: ExperimentConfig, run_dir, resume: bool,
 
 
 def _trim_log(path: Path, epoch: int) -> None:
-    """Drops log rows of epochs >= `epoch` (written by a run killed before its backup)."""
+    """Drops the log rows of Keras epochs >= `epoch` (written by a run killed before its
+    backup); rows are numbered from `log_epoch_base`."""
+    from training.callbacks import log_epoch_base
+
     if not path.is_file():
         return
+    first = log_epoch_base(path)
     lines = path.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epoch]
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epoch + first]
     if len(kept) != len(lines):
         path.write_text("".join(kept))
 
@@ -99,7 +103,8 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
 
     from t2i.data.datasets import open_datasets
     from t2i.model import AlignDRAW
-    from training.callbacks import EpochTimer, RestoreOnly, SampleGrid, StopAfter, step_schedule
+    from training.callbacks import (EpochLog, EpochTimer, RestoreOnly, SampleGrid, StopAfter,
+                                    log_epoch_base, step_schedule)
 
     run_dir = Path(run_dir)
     backup_dir = run_dir / "backup"
@@ -170,7 +175,7 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
             keras.callbacks.ModelCheckpoint(str(run_lib.checkpoint_path(run_dir, "best")),
                                             save_weights_only=True, save_best_only=True,
                                             monitor="val_loss", mode="min"),
-            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+            EpochLog(str(run_dir / "log.csv"), first=log_epoch_base(run_dir / "log.csv")),
         ]
         if dist.num_workers == 1:  # generating is a collective step under multiworker
             callbacks.append(SampleGrid(run_dir / "samples", tokenizer, seen, held, every=t.sample_every))

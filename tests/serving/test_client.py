@@ -195,3 +195,15 @@ def test_cli_errors_are_one_line(target, tmp_path, capsys):
                         "--timeout", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("t2i: error: UNAVAILABLE: ")
+
+
+def test_cli_old_output_flag_still_works_with_a_warning(target, tmp_path, capsys):
+    out = tmp_path / "old.png"
+    assert client.main(["--target", target, "the digit 1 .", "--output", str(out), "--samples", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split() == [str(out)] and out.is_file()
+    assert captured.err.strip() == ("t2i: warning: --output is deprecated and will be removed in the next "
+                                    "release; use -o/--out")
+    assert "--output" not in client.build_parser().format_help()
+    assert client.main(["--target", target, "the digit 1 ."]) == 2
+    assert capsys.readouterr().err.strip() == "t2i: error: the PNG to write is required: -o/--out OUT.png"

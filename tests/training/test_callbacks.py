@@ -1,6 +1,8 @@
-"""Training callbacks: the step LR schedule and the wall-clock stop."""
+"""Training callbacks: the step LR schedule, the wall-clock stop and the epoch log."""
 
 import types
+
+import keras
 
 from training import callbacks as cb
 
@@ -60,3 +62,21 @@ def test_epoch_timer_logs_wall_time_and_training_images_per_second(monkeypatch):
 def test_process_seconds_counts_from_the_process_start():
     s = cb.process_seconds()
     assert 0 < s < 24 * 3600
+
+
+def test_epoch_log_numbers_from_one_and_keeps_a_legacy_logs_base(tmp_path):
+    from training.callbacks import EpochLog, log_epoch_base
+
+    path = tmp_path / "log.csv"
+    assert log_epoch_base(path) == 1
+    log = EpochLog(str(path), first=log_epoch_base(path))
+    log.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    log.on_train_begin()
+    for e in range(2):
+        log.on_epoch_end(e, {"loss": float(e)})
+    log.on_train_end()
+    assert [r.split(",")[0] for r in path.read_text().splitlines()] == ["epoch", "1", "2"]
+    assert log_epoch_base(path) == 1
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_text("epoch,loss\n0,1.0\n1,0.5\n")
+    assert log_epoch_base(legacy) == 0

@@ -76,7 +76,7 @@ def test_run_directory_contents(straight):
                  "samples/epoch-0002.png", "backup/training_metadata.json"):
         assert (run_dir / name).is_file(), name
     rows = _rows(run_dir)
-    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert [r["epoch"] for r in rows] == ["1", "2"]  # as samples/epoch-0001.png, epoch-0002.png
     # Each epoch's wall time and training speed (4 steps of 8 images each).
     for r in rows:
         assert float(r["epoch_time_s"]) > 0 and float(r["train_images_per_s"]) > 0
@@ -98,7 +98,7 @@ def test_resume_continues_exactly_where_it_stopped(straight, tmp_path):
     train(prepare_run_dir(None, split, resume=True, epochs=2), split, resume=True, verbose=0)
 
     rows_a, rows_b = _rows(straight), _rows(split)
-    assert [r["epoch"] for r in rows_b] == ["0", "1"]
+    assert [r["epoch"] for r in rows_b] == ["1", "2"]
     for a, b in zip(rows_a, rows_b):
         for key in ("loss", "kl_loss", "val_loss", "val_kl_loss"):
             np.testing.assert_allclose(float(a[key]), float(b[key]), rtol=1e-6)
@@ -140,5 +140,5 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming tiny" in resumed.stderr
     epochs = [int(r["epoch"]) for r in _rows(run_dir)]
-    assert epochs[-2:] == [done, done + 1]
+    assert epochs[-2:] == [done + 1, done + 2]
     assert json.loads(meta.read_text())["epoch"] == done + 2
