@@ -152,9 +152,14 @@ def save_png(path, array_uint8) -> None:
 # text helpers
 
 
+# Pillow's bundled FreeType font (Aileron) at 13 px: at its default 10 px, Pillow's basic
+# layout rounds the spaces between words away ("isat the topleft").
+FONT_SIZE = 13
+
+
 @functools.lru_cache(maxsize=1)
 def _font():
-    return ImageFont.load_default()
+    return ImageFont.load_default(size=FONT_SIZE)
 
 
 def _text_size(text: str) -> tuple[int, int]:

@@ -223,3 +223,11 @@ def test_imports_only_numpy_and_pillow():
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=pathlib.Path(vis.__file__).resolve().parents[1])
+
+
+def test_grid_labels_keep_the_spaces_between_words():
+    """Pillow's default 10 px font rounds a space to 1-2 px ("isat the topleft")."""
+    from t2i.visualize import _text_size
+
+    for a, b in [("is", "at"), ("left", "of"), ("digit", "4")]:
+        assert _text_size(f"{a} {b}")[0] - _text_size(f"{a}{b}")[0] >= 3, (a, b)
