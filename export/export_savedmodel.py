@@ -40,6 +40,8 @@ Serving replays before it serves the version).
 
 from __future__ import annotations
 
+import sys
+
 import os
 import shutil
 import tempfile
@@ -290,10 +292,22 @@ def op_report(saved_model_dir) -> dict:
             "xla_functions": xla}
 
 
-if __name__ == "__main__":  # python -m export.export_savedmodel ops models/t2i/1
+def ops_main(argv=None, prog: str = "t2i ops") -> int:
+    """`t2i ops SAVED_MODEL_DIR`: the ops an exported model needs from a server, as JSON."""
+    import argparse
     import json
-    import sys
 
-    if len(sys.argv) != 3 or sys.argv[1] != "ops":
-        sys.exit("usage: python -m export.export_savedmodel ops SAVED_MODEL_DIR")
-    print(json.dumps(op_report(sys.argv[2]), indent=1))
+    parser = argparse.ArgumentParser(prog=prog, description="the TensorFlow ops an exported model "
+                                     "needs (custom: those a server must link in)")
+    parser.add_argument("saved_model_dir", help="a version directory, e.g. models/t2i/1")
+    args = parser.parse_args(argv)
+    if not (Path(args.saved_model_dir) / "saved_model.pb").is_file():
+        print(f"t2i: error: no saved_model.pb in {args.saved_model_dir}", file=sys.stderr)
+        return 2
+    print(json.dumps(op_report(args.saved_model_dir), indent=1))
+    return 0
+
+
+if __name__ == "__main__":  # python -m export.export_savedmodel ops models/t2i/1
+    sys.exit(ops_main(sys.argv[2:] if sys.argv[1:2] == ["ops"] else sys.argv[1:],
+                      prog="python -m export.export_savedmodel ops"))

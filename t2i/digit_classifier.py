@@ -10,7 +10,7 @@ its accuracy beside it in `digit_classifier.json`).
 
 Retrain (about a minute on a 2-core CPU):
 
-    python -m t2i.digit_classifier --out t2i/data/digit_classifier.weights.h5
+    t2i classifier digits --out t2i/data/digit_classifier.weights.h5
 """
 
 from __future__ import annotations
@@ -142,8 +142,8 @@ def caption_fidelity(classifier, images, types, a, b, read=None) -> np.ndarray:
     return np.array([[d for _, d in pairs] == got for pairs, got in zip(wanted, read)], bool)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Train the caption-fidelity digit classifier.")
+def main(argv=None, prog: str = "python -m t2i.digit_classifier") -> int:
+    p = argparse.ArgumentParser(prog=prog, description="Train the caption-fidelity digit classifier.")
     p.add_argument("--out", default="t2i/data/digit_classifier.weights.h5")
     p.add_argument("--mnist-source", default="auto", help="auto, keras, bundled or an .npz path")
     p.add_argument("--epochs", type=int, default=15)

@@ -190,12 +190,12 @@ def pack_run(run_dir, out_dir, which: str = "last", extra_files=()) -> Path:
     return out
 
 
-def main(argv=None) -> int:
-    """`python -m t2i.run pack RUN OUT [--checkpoint last|best] [--extra FILE ...]`."""
+def main(argv=None, prog: str = "python -m t2i.run") -> int:
+    """`t2i pack RUN OUT [--checkpoint last|best] [--extra FILE ...]` (or `python -m t2i.run pack ...`)."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m t2i.run", description="pack a run compactly")
+    parser = argparse.ArgumentParser(prog=prog, description="pack a run compactly")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pack", help="float16 weights + the run's records, e.g. for shipping")
     p.add_argument("run")

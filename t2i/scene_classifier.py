@@ -17,7 +17,7 @@ included (a measuring tool must know what it measures), and ships with the
 package (`t2i/data/scene_classifier.weights.h5`, its per-attribute accuracy on
 fresh renders in `scene_classifier.json`). Retrain:
 
-    python -m t2i.scene_classifier --out t2i/data/scene_classifier.weights.h5
+    t2i classifier scenes --out t2i/data/scene_classifier.weights.h5
 """
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ def load_classifier(path=None):
     return model
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Train the scenes attribute classifier.")
+def main(argv=None, prog: str = "python -m t2i.scene_classifier") -> int:
+    p = argparse.ArgumentParser(prog=prog, description="Train the scenes attribute classifier.")
     p.add_argument("--out", default="t2i/data/scene_classifier.weights.h5")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--per-epoch", type=int, default=20000, help="fresh renders per epoch")

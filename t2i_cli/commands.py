@@ -103,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("demo", help="a web page to try a model (Gradio: pip install -e '.[demo]')",
                    add_help=False)
+    sub.add_parser("pack", help="pack a run compactly (float16 weights and its records)", add_help=False)
+    sub.add_parser("classifier", help="train the measuring classifiers: digits (MNIST) or scenes",
+                   add_help=False)
+    sub.add_parser("ops", help="the TensorFlow ops an exported model needs from a server", add_help=False)
 
     v = sub.add_parser("evaluate", help="bounds, caption fidelity and SSI on test composites")
     v.add_argument("--run", help="a run directory written by `t2i train` (default: the shipped pretrained MNIST-with-captions model)")
@@ -286,6 +290,34 @@ def _export(args) -> int:
     return 0
 
 
+def _pack(argv) -> int:
+    from t2i.run import main as run_main
+
+    return run_main(["pack", *argv], prog="t2i")
+
+
+def _classifier(argv) -> int:
+    """`t2i classifier digits|scenes [flags]`: t2i.digit_classifier / t2i.scene_classifier."""
+    kinds = {"digits": "t2i.digit_classifier", "scenes": "t2i.scene_classifier"}
+    if not argv or argv[0] not in kinds:
+        print("usage: t2i classifier {digits,scenes} [--out WEIGHTS.h5] [flags]\n"
+              "t2i: error: name the classifier to train: digits or scenes", file=sys.stderr)
+        return 2
+    import importlib
+
+    return importlib.import_module(kinds[argv[0]]).main(argv[1:], prog=f"t2i classifier {argv[0]}")
+
+
+def _ops(argv) -> int:
+    from export.export_savedmodel import ops_main
+
+    return ops_main(argv)
+
+
+# Subcommands that hand their arguments to a module's own parser.
+_PASS_THROUGH = {"pack": _pack, "classifier": _classifier, "ops": _ops}
+
+
 def main(argv=None) -> int:
     from t2i_cli import quiet
 
@@ -303,6 +335,8 @@ def main(argv=None) -> int:
         from serving.demo import main as demo_main
 
         return demo_main(argv[1:])
+    if argv and argv[0] in _PASS_THROUGH:
+        return _PASS_THROUGH[argv[0]](argv[1:])
     args = _parser().parse_args(argv)
     try:
         commands = {"train": _train, "generate": _generate, "evaluate": _evaluate, "export": _export,

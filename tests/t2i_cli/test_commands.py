@@ -159,3 +159,15 @@ def test_version(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"t2i {t2i.__version__}"
+
+
+def test_maintained_tools_are_t2i_subcommands(run_dir, tmp_path, capsys):
+    """pack, classifier and ops: reachable as `t2i SUBCOMMAND`, with their own flags."""
+    packed = tmp_path / "packed"
+    assert main(["pack", str(run_dir), str(packed)]) == 0
+    assert (packed / "weights.npz").is_file() and capsys.readouterr().out.strip() == str(packed)
+    with pytest.raises(SystemExit):
+        main(["classifier", "scenes", "--help"])
+    assert capsys.readouterr().out.startswith("usage: t2i classifier scenes")
+    assert _error(capsys, ["classifier", "cats"]) == "t2i: error: name the classifier to train: digits or scenes"
+    assert _error(capsys, ["ops", str(tmp_path)]) == f"t2i: error: no saved_model.pb in {tmp_path}"
