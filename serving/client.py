@@ -477,6 +477,9 @@ def build_parser(prog: str = "t2i client") -> argparse.ArgumentParser:
                    help="examples per request (default 64, `t2i serve`'s default --max_batch_size); "
                         "more captions x samples are sent as several requests")
     p.add_argument("--retries", type=int, default=2, help="retries on UNAVAILABLE (default 2)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="first wait up to this long for the model to be AVAILABLE (a server that is "
+                        "still starting; default 0: do not wait)")
     return p
 
 
@@ -501,8 +504,12 @@ def run_client(args) -> list[str]:
     captions = list(args.captions)
     batch = [c for c in captions for _ in range(args.samples)]
     seeds = [args.seed + k for _ in captions for k in range(args.samples)]
+    if args.wait < 0:
+        raise T2IError(f"--wait must be >= 0 seconds, got {args.wait}")
     channel = make_channel(args.target)
     try:
+        if args.wait > 0:
+            wait_until_available(channel, args.model_name, timeout_s=args.wait, version=args.version)
         signature = "trace" if args.gif else "sample" if temperature is not None else args.signature
         call = dict(model_name=args.model_name, version=args.version, version_label=args.version_label,
                     timeout_s=args.timeout, retries=args.retries)
