@@ -2,7 +2,7 @@
 
 Serves the page with the shipped model in this process, types a held-out
 caption into it in headless Chromium (the browser tests' setup,
-tests/serving/browser.py), draws, and saves the page, shrunk to a small PNG.
+serving/browser.py), draws, and saves the page, shrunk to a small PNG.
 
     python scripts/demo_screenshot.py [--out docs/demo.png] [--caption "..."]
 """
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     from selenium.webdriver.support.ui import WebDriverWait
 
     from serving import demo as demo_lib
-    from tests.serving.browser import Browser
+    from serving.browser import Browser
 
     backend = demo_lib.LocalModel()
     page = demo_lib.Demo(backend, backend.config.text, demo_lib.example_captions(backend.config))

@@ -2,7 +2,7 @@
 
     t2i/            the library: imports none of the packages above it
     training/, export/, serving/   applications: import t2i, not each other
-    benchmarks/     scripts: import the library and applications, not tests/
+    benchmarks/, scripts/   import the library and applications, not tests/
     t2i_cli/        the `t2i` command: imports everything, nothing imports it
 
 Checked by parsing every module's imports (including ones inside functions)
@@ -63,3 +63,7 @@ def test_applications_import_neither_each_other_nor_the_command_line(package):
 
 def test_benchmarks_do_not_import_tests_or_the_command_line():
     assert upward("benchmarks", {"tests", "t2i_cli"}) == {}
+
+
+def test_scripts_do_not_import_test_helpers():
+    assert upward("scripts", {"tests"}) == {}

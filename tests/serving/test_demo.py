@@ -153,7 +153,7 @@ def test_command_line_errors_are_one_line(capsys, tmp_path):
 
 @pytest.fixture(scope="module")
 def page(local):
-    from tests.serving.browser import Browser
+    from serving.browser import Browser
 
     port = free_port()
     app = demo_lib.serve(local, "127.0.0.1", port, block=False)

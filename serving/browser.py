@@ -1,4 +1,5 @@
-"""Headless Chromium (Debian's chromium + chromium-driver) driven by Selenium, for the demo's tests."""
+"""Headless Chromium (Debian's chromium + chromium-driver) driven by Selenium: the demo page's browser
+tests and scripts/demo_screenshot.py. Selenium is a test extra (requirements-test.txt)."""
 
 import os
 import shutil
