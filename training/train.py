@@ -12,6 +12,7 @@ The run directory layout is described in `t2i.run`.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import time
@@ -67,6 +68,17 @@ def _trim_log(path: Path, epoch: int) -> None:
     kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epoch + first]
     if len(kept) != len(lines):
         path.write_text("".join(kept))
+
+
+def portable(text):
+    """`text` without this machine's paths: the working directory dropped, the home directory
+    written as ~ (run_info.json travels with a run, e.g. the shipped one)."""
+    if not isinstance(text, str):
+        return text
+    home = os.path.expanduser("~")
+    for prefix, replacement in ((os.getcwd() + os.sep, ""), (home + os.sep, "~" + os.sep)):
+        text = text.replace(prefix, replacement)
+    return text
 
 
 def _have_tensorflow() -> bool:
@@ -130,14 +142,14 @@ def train(config: ExperimentConfig, run_dir, resume: bool = False, verbose="auto
     elif dist.is_chief:
         config.save(run_dir / run_lib.CONFIG)
         info = {
-            "data_source": data.source,
-            "mnist_source": data.mnist_source,
+            "data_source": portable(data.source),
+            "mnist_source": portable(data.mnist_source),
             "held_out": list(data.held_out),
             "keras_backend": keras.backend.backend(),
             "keras_version": keras.__version__,
             "python": platform.python_version(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "command": sys.argv,
+            "command": [Path(sys.argv[0]).name] + [portable(a) for a in sys.argv[1:]],
             "strategy": dist.name,
             "replicas": dist.num_replicas,
             "workers": dist.num_workers,

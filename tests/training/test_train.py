@@ -142,3 +142,21 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     epochs = [int(r["epoch"]) for r in _rows(run_dir)]
     assert epochs[-2:] == [done + 1, done + 2]
     assert json.loads(meta.read_text())["epoch"] == done + 2
+
+
+def test_run_info_records_no_paths_of_this_machine(tmp_path, monkeypatch):
+    from training.train import portable
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    (home / ".keras").mkdir(parents=True), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    assert portable(f"keras:{home}/.keras/datasets/mnist.npz") == "keras:~/.keras/datasets/mnist.npz"
+    assert portable(f"{work}/runs/a") == "runs/a" and portable("/elsewhere/x") == "/elsewhere/x"
+    assert portable(None) is None
+    monkeypatch.setattr(sys, "argv", [str(home / "venv" / "bin" / "t2i"), "train", "--out", str(work / "runs" / "x")])
+    cfg = _config()
+    train(prepare_run_dir(cfg, work / "runs" / "x", resume=False), work / "runs" / "x", verbose=0)
+    info = json.loads((work / "runs" / "x" / "run_info.json").read_text())
+    assert info["command"] == ["t2i", "train", "--out", "runs/x"]
+    assert str(tmp_path) not in json.dumps(info)
