@@ -247,7 +247,7 @@ def _short_run_validation(config, overrides):
 
 
 def _generate(args) -> int:
-    from t2i.generate import generate_files, read_captions_file
+    from t2i_cli.generate import generate_files, read_captions_file
 
     captions = list(args.captions)
     if args.captions_file:

@@ -135,7 +135,7 @@ def guided_run(plain_run, tmp_path_factory):
 
 def test_trains_under_tiny_saves_the_null_caption_and_generates_guided(guided_run, tmp_path):
     from t2i import run as run_lib
-    from t2i.generate import generate_files
+    from t2i_cli.generate import generate_files
 
     run = guided_run
     config, model = run_lib.load_model(run)

@@ -1,6 +1,7 @@
 """Generation from a trained run: images, canvas animations, alignment figures.
 
-The `t2i generate` command is a thin wrapper around `generate_files`.
+The `t2i generate` command is a thin wrapper around `generate_files`: application code (it
+writes files and its messages name the command's flags), so it lives with the command line.
 """
 
 from __future__ import annotations
