@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from t2i.errors import T2IError, check_temperature
+from t2i.text_numpy import check_caption
 
 log = logging.getLogger("t2i.demo")
 
@@ -160,13 +161,7 @@ class Demo:
         """(caption, its words, unknown words); T2IError if empty or too long."""
         caption = "" if caption is None else str(caption)
         words = self.tokenizer.words(caption)
-        if not words:
-            raise T2IError("The caption is empty: type a caption, e.g. "
-                           f"\"{DEFAULT_CAPTION}\"")
-        limit = self.text_config.max_caption_length
-        if len(words) > limit:
-            raise T2IError(f"The caption is too long: {len(words)} words and punctuation marks; "
-                           f"this model reads at most {limit}")
+        check_caption(caption.strip(), len(words), self.text_config.max_caption_length)
         known = set(self.text_config.vocabulary)
         unknown = list(dict.fromkeys(w for w in words if w not in known))
         return caption.strip(), words, unknown

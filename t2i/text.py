@@ -27,6 +27,7 @@ import tensorflow_text as tf_text
 
 from t2i.config import OOV_ID, PAD_ID, TextConfig  # noqa: F401 (re-exported)
 from t2i.errors import T2IError
+from t2i.text_numpy import check_caption
 
 
 # Any ASCII punctuation character becomes a token of its own.
@@ -98,13 +99,8 @@ class CaptionTokenizer(tf.Module):
             raise T2IError("no captions given")
         ragged = self.words(tf.constant(captions, tf.string))
         words = ragged.to_list()
-        limit = self.text_config.max_caption_length
         for caption, toks in zip(captions, words):
-            if not toks:
-                raise T2IError(f"caption {caption!r} is empty: it has no words")
-            if len(toks) > limit:
-                raise T2IError(
-                    f"caption {caption!r} has {len(toks)} tokens; this model takes at most {limit}")
+            check_caption(caption, len(toks), self.text_config.max_caption_length)
         return self.ids(ragged).numpy()
 
     def unknown_words(self, captions: list[str]) -> list[str]:

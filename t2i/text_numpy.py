@@ -32,6 +32,18 @@ def normalize(caption: str) -> str:
     return _PUNCTUATION.sub(r" \1 ", caption.casefold())
 
 
+def check_caption(caption, num_words: int, limit: int) -> None:
+    """The one caption check of t2i's Python entry points (`CaptionTokenizer.encode`,
+    `NumpyCaptionTokenizer.encode`, the demo): a caption needs a word and at most `limit`
+    tokens (words and punctuation marks). Raises `T2IError` naming the caption. The
+    exported graph checks the same in TensorFlow ops (export/export_savedmodel.py)."""
+    if num_words == 0:
+        raise T2IError(f"caption {caption!r} is empty: it has no words")
+    if num_words > limit:
+        raise T2IError(f"caption {caption!r} has {num_words} tokens (words and punctuation marks); "
+                       f"this model takes at most {limit}")
+
+
 class NumpyCaptionTokenizer:
     """Maps caption strings to padded int64 word ids, in NumPy.
 
@@ -80,12 +92,6 @@ class NumpyCaptionTokenizer:
         """Validates and tokenises captions, like `CaptionTokenizer.encode`."""
         if not captions:
             raise T2IError("no captions given")
-        limit = self.text_config.max_caption_length
         for caption in captions:
-            n = len(self.words(caption))
-            if n == 0:
-                raise T2IError(f"caption {caption!r} is empty: it has no words")
-            if n > limit:
-                raise T2IError(
-                    f"caption {caption!r} has {n} tokens; this model takes at most {limit}")
+            check_caption(caption, len(self.words(caption)), self.text_config.max_caption_length)
         return self(captions)

@@ -92,8 +92,8 @@ def test_examples_are_seen_and_held_out_compositions(local):
 
 
 def test_bad_input_gets_a_clear_message(local):
-    cases = {"": "The caption is empty", "  \t": "The caption is empty",
-             "the digit " * 9: "The caption is too long: 18 words"}
+    cases = {"": "is empty: it has no words", "  \t": "is empty: it has no words",
+             "the digit " * 9: "has 18 tokens .words and punctuation marks.; this model takes at most 16"}
     for caption, message in cases.items():
         with pytest.raises(T2IError, match=message):
             local.run(caption)
@@ -232,7 +232,7 @@ def test_browser_shows_the_error_for_an_empty_caption_and_keeps_serving(page):
     _type(box, "")
     driver.find_element(By.ID, "draw").click()
     WebDriverWait(driver, 60).until(
-        lambda d: "The caption is empty" in d.find_element(By.TAG_NAME, "body").text)
+        lambda d: "is empty: it has no words" in d.find_element(By.TAG_NAME, "body").text)
     body = driver.find_element(By.TAG_NAME, "body").text
     assert "Traceback" not in body
     # The app keeps serving: the next caption draws; an unknown word is named in the page.

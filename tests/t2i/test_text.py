@@ -49,7 +49,7 @@ def test_direct_call_equals_dataset_map(tok):
 def test_encode_validates(tok):
     with pytest.raises(T2IError, match="empty"):
         tok.encode(["the digit 1 .", "   "])
-    with pytest.raises(T2IError, match="has 17 tokens; this model takes at most 16"):
+    with pytest.raises(T2IError, match=r"has 17 tokens \(words and punctuation marks\); this model takes at most 16"):
         tok.encode(["the digit 1 is on the left of the digit 2 and the digit 3 too ."])
     with pytest.raises(T2IError, match="no captions"):
         tok.encode([])
