@@ -47,9 +47,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from t2i import serving_contract as contract
 from t2i.errors import T2IError
 
-WARMUP_FILE = "tf_serving_warmup_requests"
 # Ops outside core TensorFlow that the export may use: all are in the
 # tensorflow-text `ops_lib` that tensorflow_model_server links in.
 ALLOWED_CUSTOM_OPS = frozenset({
@@ -153,11 +153,11 @@ def build_archive(config, model, sharpener=None):
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(tokenizer.lookup)
-    archive.add_endpoint("serving_default", serve, input_signature=[captions_spec, seed_spec])
-    archive.add_endpoint("trace", trace, input_signature=[captions_spec, seed_spec])
-    archive.add_endpoint("sample", sample, input_signature=[
+    archive.add_endpoint(contract.DEFAULT_SIGNATURE, serve, input_signature=[captions_spec, seed_spec])
+    archive.add_endpoint(contract.TRACE_SIGNATURE, trace, input_signature=[captions_spec, seed_spec])
+    archive.add_endpoint(contract.SAMPLE_SIGNATURE, sample, input_signature=[
         captions_spec, seed_spec, tf.TensorSpec([None], tf.float32, name="temperature")])
-    archive.add_endpoint("score", score, input_signature=[captions_spec, images_spec])
+    archive.add_endpoint(contract.SCORE_SIGNATURE, score, input_signature=[captions_spec, images_spec])
     if sharpener is not None:  # --- `sharpened`: the sample, then the sharpener (t2i.sharpen) ---
         from t2i.sharpen import caption_vector
 
@@ -169,7 +169,7 @@ def build_archive(config, model, sharpener=None):
             return {"images": to_uint8(sharp), "alignments": out["alignments"]}
 
         archive.track(sharpener)
-        archive.add_endpoint("sharpened", sharpened, input_signature=[captions_spec, seed_spec])
+        archive.add_endpoint(contract.SHARPENED_SIGNATURE, sharpened, input_signature=[captions_spec, seed_spec])
     return archive, tokenizer
 
 
@@ -202,7 +202,7 @@ def warmup_requests(model_name: str, captions: list[str]) -> list[bytes]:
     for batch in (captions[:1], captions):
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model_name
-        request.model_spec.signature_name = "serving_default"
+        request.model_spec.signature_name = contract.DEFAULT_SIGNATURE
         request.inputs["captions"].CopyFrom(tf.make_tensor_proto([c.encode() for c in batch], tf.string))
         request.inputs["seed"].CopyFrom(tf.make_tensor_proto(list(range(len(batch))), tf.int64))
         log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
@@ -258,7 +258,7 @@ def export_loaded(config, model, out, version: int | None = None, model_name: st
         (assets / "held_out.txt").write_text("".join(f"{c}\n" for c in config.data.held_out))
         extra = export_dir / "assets.extra"
         extra.mkdir()
-        with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
+        with tf.io.TFRecordWriter(str(export_dir / contract.WARMUP_FILE)) as writer:
             for record in warmup_requests(model_name, warmup_captions(config)):
                 writer.write(record)
         os.rename(export_dir, target)  # atomic on one filesystem

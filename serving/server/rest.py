@@ -39,12 +39,13 @@ from werkzeug.wrappers import Request, Response
 from serving import wire
 from serving.server.servable import DEFAULT_SIGNATURE
 from serving.server.status import ServingError, http_status, truncate_message
+from t2i import serving_contract as contract
 from t2i.errors import T2IError
 
 log = logging.getLogger("t2i.serving")
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-INT64_MAX = 2**63 - 1
+INT64_MAX = contract.INT64_MAX
 # JSON numbers longer than this are refused before Python converts them (a float64 needs at
 # most 309 integer digits; 5,000 digits would raise inside the json module).
 MAX_NUMBER_DIGITS = 400
@@ -177,7 +178,7 @@ def _scalar(value, dtype_enum: int):
             raise _type_error(value, dtype_enum)
         return value.encode("utf-8", errors="surrogatepass")
     if dtype_enum == t.DT_INT64:
-        if not (_is_int(value) and -2**63 <= value <= INT64_MAX):
+        if not (_is_int(value) and contract.INT64_MIN <= value <= INT64_MAX):
             raise _type_error(value, dtype_enum)
         return value
     if dtype_enum == t.DT_BOOL:

@@ -12,8 +12,9 @@ from serving import wire
 from serving.server.status import ServingError, clean_tf_message, grpc_code
 from serving.server.tensors import (_as_proto_field, _dtype_name, _shape_str, _tensorflow,
                                     check_values_fill_shape, declared_shape, parse_tensor_proto)
+from t2i import serving_contract as contract
 
-DEFAULT_SIGNATURE = "serving_default"
+DEFAULT_SIGNATURE = contract.DEFAULT_SIGNATURE
 
 
 @dataclass

@@ -22,12 +22,13 @@ from serving.server.servable import Servable
 from serving.server.status import ServingError, clean_tf_message, grpc_code
 from serving.server.tensors import _tensorflow
 from serving.states import AVAILABLE, END, LOADING, START, STATE_NAMES, UNLOADING
+from t2i import serving_contract as contract
 from t2i.errors import T2IError
 
 log = logging.getLogger("t2i.serving")
 
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-MAX_WARMUP_RECORDS = 1000          # WarmupConsts::kMaxNumRecords
+WARMUP_FILE = os.path.join(*contract.WARMUP_FILE.split("/"))
+MAX_WARMUP_RECORDS = contract.MAX_WARMUP_RECORDS
 
 
 @dataclass

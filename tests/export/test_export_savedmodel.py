@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export.export_savedmodel import ALLOWED_CUSTOM_OPS, WARMUP_FILE, export_model, warmup_captions
+from export.export_savedmodel import ALLOWED_CUSTOM_OPS, export_model, warmup_captions
+from t2i.serving_contract import WARMUP_FILE
 from t2i import config as C
 from t2i import run as run_lib
 from t2i.errors import T2IError
@@ -66,7 +67,7 @@ def test_layout_assets_and_warmup(exported):
 
     from tensorflow_serving.apis import prediction_log_pb2
 
-    records = list(tf.data.TFRecordDataset(str(path / "assets.extra" / WARMUP_FILE)))
+    records = list(tf.data.TFRecordDataset(str(path / WARMUP_FILE)))
     assert 1 <= len(records) <= 1000
     for raw in records:
         log = prediction_log_pb2.PredictionLog.FromString(raw.numpy())
@@ -156,7 +157,7 @@ def test_server_session_path_matches_the_in_memory_model(exported, tmp_path):
             first = sess.run(fetch, feed)
             second = sess.run(fetch, feed)
             # Warmup records replay through the same path.
-            for raw in tf.compat.v1.io.tf_record_iterator({str(path / "assets.extra" / WARMUP_FILE)!r}):
+            for raw in tf.compat.v1.io.tf_record_iterator({str(path / WARMUP_FILE)!r}):
                 req = prediction_log_pb2.PredictionLog.FromString(raw).predict_log.request
                 sess.run(fetch, {{sig.inputs[k].name: tf.make_ndarray(v) for k, v in req.inputs.items()}})
         np.savez({str(out_file)!r}, images=first["images"], again=second["images"],
@@ -227,3 +228,13 @@ def test_versions_are_numbered_and_never_overwritten(exported):
         export_model(run_dir, base, version=2)
     assert export_model(run_dir, base, version=7).name == "7"
     assert sorted(p.name for p in base.iterdir()) == ["1", "2", "7"]
+
+
+def test_export_and_serving_share_the_contract():
+    """The server reads the warmup file where the export writes it, under TF Serving's names."""
+    from serving.server import MAX_WARMUP_RECORDS
+    from serving.server import WARMUP_FILE as served
+    from serving.server.servable import DEFAULT_SIGNATURE
+
+    assert served.replace("\\", "/") == WARMUP_FILE == "assets.extra/tf_serving_warmup_requests"
+    assert DEFAULT_SIGNATURE == "serving_default" and MAX_WARMUP_RECORDS == 1000
