@@ -125,19 +125,10 @@ class DemoResult:
 
 
 def example_captions(config) -> tuple[list[str], list[str]]:
-    """(seen, held-out) example captions of a run: compositions in and out of training."""
-    if config.data.dataset != "mnist_captions":
-        return [], []
-    from t2i.data import mnist_captions as mc
+    """(seen, held-out) example captions of a run (`t2i.data.catalog.example_captions`)."""
+    from t2i.data.catalog import example_captions as of_run
 
-    held = [mc.parse_composition(h) for h in config.data.held_out]
-    held_captions = [mc.captions_for(h)[0] for h in held]
-    seen = []
-    for k, a, b in ((0, 7, 1), (2, 3, 8), (1, 5, 0), (4, 6, None), (3, 4, 9), (5, 2, None),
-                    (0, 1, 4), (7, 8, None), (2, 9, 6), (6, 0, None)):
-        if mc.composition_of(k, a, b) not in held:
-            seen.append(mc.caption(k, a, b))
-    return seen, held_captions
+    return of_run(config)
 
 
 class Demo:
