@@ -84,14 +84,17 @@ def main():
                 np.array([-1 if c.b is None else c.b for c, _ in rows]),
                 [mc.caption(k, c.a, c.b) for c, k in rows])
 
-    parts = {"held_out": rows_of(held, args.held_out_samples), "seen": rows_of(seen, args.seen_samples)}
+    parts = {"held_out": rows_of(held, args.held_out_samples)}
+    if args.seen_samples > 0:  # 0: held-out captions only
+        parts["seen"] = rows_of(seen, args.seen_samples)
     per_caption = {"held_out": args.held_out_samples, "seen": args.seen_samples}
     results = {"run": run_lib.run_label(run_lib.resolve_run(args.run)),
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                "temperature": args.temperature, "held_out_samples": args.held_out_samples,
                "seen_samples": args.seen_samples,
                "held_out_captions": len(parts["held_out"][0]) // args.held_out_samples,
-               "seen_captions": len(parts["seen"][0]) // args.seen_samples, "samplers": {}}
+               "seen_captions": len(parts["seen"][0]) // args.seen_samples if "seen" in parts else 0,
+               "samplers": {}}
     if args.self_classifier:
         results["self_classifier"] = _self_classifier(model, config, tokenizer, args.self_classifier,
                                                       args.seed)
@@ -121,13 +124,19 @@ def main():
             if part == "held_out":
                 names_ = np.array([str(c) for c, _ in rows])
                 entry["per_composition"] = {n: float(right[names_ == n].mean()) for n in dict.fromkeys(names_)}
+            entry["seconds_per_image"] = cost / images_drawn
+            results["samplers"][str(spec)] = entry
+            if args.json:  # after every part: a long screen keeps what it has measured
+                Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+            print(f"{str(spec):38s} {part}: {entry[part]:.3f}", flush=True)
         entry["seconds_per_image"] = cost / images_drawn
         if spec.is_plain:
             plain_cost = entry["seconds_per_image"]
         if plain_cost:
             entry["cost_vs_plain"] = entry["seconds_per_image"] / plain_cost
         results["samplers"][str(spec)] = entry
-        print(f"{str(spec):38s} held-out {entry['held_out']:.3f} seen {entry['seen']:.3f} "
+        print(f"{str(spec):38s} held-out {entry['held_out']:.3f} seen {entry.get('seen', float('nan')):.3f} "
               f"diversity {entry.get('held_out_diversity_vs_plain', float('nan')):.2f}/"
               f"{entry.get('seen_diversity_vs_plain', float('nan')):.2f} "
               f"{entry['seconds_per_image'] * 1000:.1f} ms/image | "

@@ -92,8 +92,9 @@ def accuracy(classifier, images, targets) -> dict[str, float]:
     return out
 
 
-def train_classifier(epochs: int = 12, per_epoch: int = 20000, seed: int = 0, log=print):
-    """Trains on fresh renders every epoch; returns (model, accuracy on 6,000 fresh renders)."""
+def train_classifier(epochs: int = 12, per_epoch: int = 20000, seed: int = 0, log=print, init=None):
+    """Trains on fresh renders every epoch (from the weights at `init`, if given); returns
+    (model, accuracy on 6,000 fresh renders)."""
     import keras
 
     from t2i.data.scenes.sampler import SceneSampler
@@ -101,6 +102,8 @@ def train_classifier(epochs: int = 12, per_epoch: int = 20000, seed: int = 0, lo
     keras.utils.set_random_seed(seed)
     sampler = SceneSampler()
     model = build_classifier()
+    if init is not None:
+        model.load_weights(str(init))
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss={name: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for name in HEADS})
     for epoch in range(epochs):
@@ -132,9 +135,10 @@ def main(argv=None, prog: str = "python -m t2i.scene_classifier") -> int:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--per-epoch", type=int, default=20000, help="fresh renders per epoch")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", help="start from these weights (continue a training)")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    model, acc = train_classifier(args.epochs, args.per_epoch, args.seed)
+    model, acc = train_classifier(args.epochs, args.per_epoch, args.seed, init=args.init)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     shipped = build_classifier()
@@ -142,6 +146,7 @@ def main(argv=None, prog: str = "python -m t2i.scene_classifier") -> int:
     shipped.save_weights(str(out))
     info = {"accuracy_on_fresh_renders": acc, "renders": 6000, "epochs": args.epochs,
             "renders_per_epoch": args.per_epoch, "seed": args.seed, "params": int(model.count_params()),
+            "init": args.init and Path(args.init).name,
             "train_seconds": round(time.perf_counter() - start),
             "command": " ".join(["python -m t2i.scene_classifier"] + list(sys.argv[1:] if argv is None else argv))}
     out.with_name("scene_classifier.json").write_text(json.dumps(info, indent=2) + "\n")
