@@ -302,16 +302,27 @@ def rest_model_status(base_url: str, model_name: str = "t2i", version: int | Non
                       version_label: str | None = None, timeout_s: float | None = 10.0,
                       retries: int = 0) -> list[VersionStatus]:
     """GET /v1/models/NAME: one VersionStatus per version, like `model_status` over gRPC."""
-    from tensorflow.core.protobuf import error_codes_pb2
     doc = _rest_call("GET", _rest_url(base_url, model_name, version, version_label), None,
                      timeout_s, retries)
     out = []
     for s in doc.get("model_version_status", []):
         status = s.get("status", {})
         out.append(VersionStatus(int(s["version"]), s["state"],
-                                 error_codes_pb2.Code.Value(status.get("error_code", "OK")),
+                                 _ERROR_CODES.get(status.get("error_code", "OK"), _ERROR_CODES["UNKNOWN"]),
                                  status.get("error_message", "")))
     return out
+
+
+# TensorFlow DataType names in a model's metadata -> NumPy dtypes: the REST path needs no
+# TensorFlow (importing it costs seconds; a REST call, milliseconds).
+_REST_NUMPY_DTYPES = {
+    "DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_HALF": np.float16, "DT_INT8": np.int8,
+    "DT_INT16": np.int16, "DT_INT32": np.int32, "DT_INT64": np.int64, "DT_UINT8": np.uint8,
+    "DT_UINT16": np.uint16, "DT_UINT32": np.uint32, "DT_UINT64": np.uint64, "DT_BOOL": np.bool_,
+    "DT_STRING": object,
+}
+# Canonical error code names (TF's error_codes.proto, the same as gRPC's) -> numbers.
+_ERROR_CODES = {code.name: code.value[0] for code in grpc.StatusCode}
 
 
 def _output_dtypes(base_url, model_name, version, version_label, signature_name, timeout_s,
@@ -319,16 +330,13 @@ def _output_dtypes(base_url, model_name, version, version_label, signature_name,
     """{output alias: NumPy dtype} of a signature, from the metadata (cached per model)."""
     key = (base_url, model_name, version, version_label, signature_name)
     if key not in _REST_DTYPES:
-        import tensorflow as tf
-        from tensorflow.core.framework import types_pb2
         sigs = rest_signatures(base_url, model_name, version, version_label=version_label,
                                timeout_s=timeout_s, retries=retries)
         sig = sigs.get(signature_name or "serving_default")
         if sig is None:
             return {}  # the predict call reports the unknown signature
-        _REST_DTYPES[key] = {
-            alias: tf.dtypes.as_dtype(types_pb2.DataType.Value(info["dtype"])).as_numpy_dtype
-            for alias, info in sig.get("outputs", {}).items()}
+        _REST_DTYPES[key] = {alias: _REST_NUMPY_DTYPES.get(info["dtype"])
+                             for alias, info in sig.get("outputs", {}).items()}
     return _REST_DTYPES[key]
 
 
@@ -450,12 +458,43 @@ def wait_until_available(target, model_name: str = "t2i", timeout_s: float = 60.
 # command line
 
 
+DEFAULT_REST_URL = "http://localhost:8501"
+
+
+def wait_until_available_rest(base_url: str, model_name: str = "t2i", timeout_s: float = 60.0,
+                              version: int | None = None) -> int:
+    """`wait_until_available` over REST: polls GET /v1/models/NAME."""
+    deadline = time.monotonic() + float(timeout_s)
+    last, delay = "no answer yet", 0.05
+    while True:
+        try:
+            statuses = rest_model_status(base_url, model_name, version,
+                                         timeout_s=max(0.1, min(5.0, deadline - time.monotonic())))
+            ready = [st.version for st in statuses if st.state == "AVAILABLE"]
+            if ready:
+                return max(ready)
+            last = ", ".join(f"version {st.version} {st.state}" for st in statuses)
+        except (ClientError, RestError, OSError) as e:
+            last = str(e)
+        if time.monotonic() + delay > deadline:
+            raise T2IError(f"model {model_name} not AVAILABLE at {base_url} after {timeout_s:g}s; "
+                           f"last status: {last}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
 def build_parser(prog: str = "t2i client") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog, description="Generate images from captions with a served t2i model "
                                "(TF Serving gRPC API).")
     p.add_argument("captions", nargs="+", help="one or more captions")
-    p.add_argument("--target", default="localhost:8500", help="HOST:PORT (default localhost:8500)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--rest", default=None, metavar="URL",
+                       help=f"the server's REST API (the default: {DEFAULT_REST_URL}); needs no "
+                            "TensorFlow, so a call costs milliseconds, not the seconds of importing it")
+    where.add_argument("--target", default=None, metavar="HOST:PORT",
+                       help="the server's gRPC API instead, e.g. localhost:8500 (imports TensorFlow "
+                            "to build the request)")
     p.add_argument("-o", "--out", help="PNG to write (one row per caption); required")
     add_deprecated_alias(p, "--output", "-o/--out", dest="out")
     p.add_argument("--seed", type=int, default=0,
@@ -506,24 +545,35 @@ def run_client(args) -> list[str]:
     seeds = [args.seed + k for _ in captions for k in range(args.samples)]
     if args.wait < 0:
         raise T2IError(f"--wait must be >= 0 seconds, got {args.wait}")
-    channel = make_channel(args.target)
-    try:
+    signature = "trace" if args.gif else "sample" if temperature is not None else args.signature
+    call = dict(model_name=args.model_name, version=args.version, version_label=args.version_label,
+                timeout_s=args.timeout, retries=args.retries)
+    parts = []
+    if args.target is None:  # REST: no TensorFlow in this process
+        url = args.rest or DEFAULT_REST_URL
         if args.wait > 0:
-            wait_until_available(channel, args.model_name, timeout_s=args.wait, version=args.version)
-        signature = "trace" if args.gif else "sample" if temperature is not None else args.signature
-        call = dict(model_name=args.model_name, version=args.version, version_label=args.version_label,
-                    timeout_s=args.timeout, retries=args.retries)
-        parts = []
+            wait_until_available_rest(url, args.model_name, timeout_s=args.wait, version=args.version)
         for start in range(0, len(batch), args.batch_size):
             part = slice(start, start + args.batch_size)
-            if temperature is not None:
-                parts.append(sample(channel, batch[part], seeds[part], temperature, **call))
-            else:
-                parts.append(predict(channel, batch[part], seeds[part], signature_name=signature,
-                                     **call))
-        out = {alias: np.concatenate([p[alias] for p in parts]) for alias in parts[0]}
-    finally:
-        channel.close()
+            extra = ({"temperature": np.full(len(batch[part]), temperature, np.float32)}
+                     if temperature is not None else None)
+            parts.append(rest_predict(url, batch[part], seeds[part], signature_name=signature,
+                                      inputs=extra, **call))
+    else:
+        channel = make_channel(args.target)
+        try:
+            if args.wait > 0:
+                wait_until_available(channel, args.model_name, timeout_s=args.wait, version=args.version)
+            for start in range(0, len(batch), args.batch_size):
+                part = slice(start, start + args.batch_size)
+                if temperature is not None:
+                    parts.append(sample(channel, batch[part], seeds[part], temperature, **call))
+                else:
+                    parts.append(predict(channel, batch[part], seeds[part], signature_name=signature,
+                                         **call))
+        finally:
+            channel.close()
+    out = {alias: np.concatenate([p[alias] for p in parts]) for alias in parts[0]}
     if "images" not in out:
         raise T2IError(f"signature {signature!r} returned no 'images' output "
                        f"(outputs: {sorted(out)})")

@@ -4,6 +4,8 @@ import base64
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 
 import grpc
@@ -412,3 +414,23 @@ def test_tensors_from_json_follow_tf_serving_rules():
                                       "f": np.array([0.1], np.float32)}, "row")
     assert out == {"predictions": [{"a_bytes": {"b64": "AP8="}, "s": "hi", "f": 0.1}]}
     assert T == 3 and L == 2  # the tiny model's shapes used above
+
+
+def test_client_command_uses_rest_without_tensorflow(served, tmp_path):
+    """`t2i client --rest URL` (REST is its default) never imports TensorFlow."""
+    _, _, url = served
+    out = tmp_path / "rest.png"
+    code = ("import sys\n"
+            "from serving.client import main\n"
+            f"rc = main(['--rest', {url!r}, '--model_name', 'm', '--wait', '30', '-o', {str(out)!r},\n"
+            "            '--samples', '2', '--temperature', '1', 'a', 'b'])\n"
+            "print('TF' if 'tensorflow' in sys.modules else 'LIGHT', rc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=str(ROOT))
+    assert done.stdout.split()[-2:] == ["LIGHT", "0"], done.stdout + done.stderr
+    assert out.is_file()
+    # A server that is not there: one line naming the URL.
+    bad = subprocess.run([sys.executable, "-c", "from serving.client import main; import sys; "
+                          "sys.exit(main(['--rest', 'http://127.0.0.1:9', '-o', 'x.png', '--retries', '0', 'a']))"],
+                         capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("t2i: error: cannot reach http://127.0.0.1:9")
