@@ -44,8 +44,9 @@ def _train_cmd(out, *extra):
 
 
 def _log(run):
+    """{Keras epoch (from 0): its log.csv row}; log.csv numbers epochs from 1."""
     with open(Path(run) / "log.csv") as f:
-        return {int(r["epoch"]): r for r in csv.DictReader(f)}
+        return {int(r["epoch"]) - 1: r for r in csv.DictReader(f)}
 
 
 def _assert_same_losses(a, b, epochs):
