@@ -427,31 +427,37 @@ def wait_until_available(target, model_name: str = "t2i", timeout_s: float = 60.
     """
     own = isinstance(target, str)
     channel = make_channel(target) if own else target
-    deadline = time.monotonic() + float(timeout_s)
-    last = "no answer yet"
-    delay = 0.05
     try:
-        while True:
-            try:
-                statuses = model_status(channel, model_name, version,
-                                        timeout_s=max(0.1, min(5.0, deadline - time.monotonic())))
-                ready = [s.version for s in statuses if s.state == "AVAILABLE"]
-                if ready:
-                    return max(ready)
-                last = ", ".join(f"version {s.version} {s.state}"
-                                 + (f" ({s.error_message})" if s.error_message else "")
-                                 for s in statuses)
-            except ClientError as e:
-                last = str(e)
-            if time.monotonic() + delay > deadline:
-                raise ClientError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                  f"model {model_name} not AVAILABLE after {timeout_s:g}s; last "
-                                  f"status: {last}")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        return _poll_until_available(
+            lambda timeout: model_status(channel, model_name, version, timeout_s=timeout), timeout_s,
+            (ClientError,), lambda last: ClientError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"model {model_name} not AVAILABLE after {timeout_s:g}s; last status: {last}"))
     finally:
         if own:
             channel.close()
+
+
+def _poll_until_available(statuses_within, timeout_s: float, errors, give_up) -> int:
+    """The newest AVAILABLE version: polls `statuses_within(seconds)` (a list of
+    VersionStatus, or one of `errors`), backing off from 0.05 s to 0.5 s; after
+    `timeout_s` raises `give_up(the last status seen, in words)`."""
+    deadline = time.monotonic() + float(timeout_s)
+    last, delay = "no answer yet", 0.05
+    while True:
+        try:
+            statuses = statuses_within(max(0.1, min(5.0, deadline - time.monotonic())))
+            ready = [s.version for s in statuses if s.state == "AVAILABLE"]
+            if ready:
+                return max(ready)
+            last = ", ".join(f"version {s.version} {s.state}"
+                             + (f" ({s.error_message})" if s.error_message else "") for s in statuses)
+        except errors as e:
+            last = str(e)
+        if time.monotonic() + delay > deadline:
+            raise give_up(last)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 # --------------------------------------------------------------------------
@@ -464,23 +470,10 @@ DEFAULT_REST_URL = "http://localhost:8501"
 def wait_until_available_rest(base_url: str, model_name: str = "t2i", timeout_s: float = 60.0,
                               version: int | None = None) -> int:
     """`wait_until_available` over REST: polls GET /v1/models/NAME."""
-    deadline = time.monotonic() + float(timeout_s)
-    last, delay = "no answer yet", 0.05
-    while True:
-        try:
-            statuses = rest_model_status(base_url, model_name, version,
-                                         timeout_s=max(0.1, min(5.0, deadline - time.monotonic())))
-            ready = [st.version for st in statuses if st.state == "AVAILABLE"]
-            if ready:
-                return max(ready)
-            last = ", ".join(f"version {st.version} {st.state}" for st in statuses)
-        except (ClientError, RestError, OSError) as e:
-            last = str(e)
-        if time.monotonic() + delay > deadline:
-            raise T2IError(f"model {model_name} not AVAILABLE at {base_url} after {timeout_s:g}s; "
-                           f"last status: {last}")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
+    return _poll_until_available(
+        lambda timeout: rest_model_status(base_url, model_name, version, timeout_s=timeout), timeout_s,
+        (ClientError, RestError, OSError), lambda last: T2IError(
+            f"model {model_name} not AVAILABLE at {base_url} after {timeout_s:g}s; last status: {last}"))
 
 
 def build_parser(prog: str = "t2i client") -> argparse.ArgumentParser:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -84,13 +83,9 @@ def train_classifier(x_train, y_train, x_test, y_test, epochs: int = 15, seed: i
 
 def load_classifier(path=None):
     """The bundled classifier (or the weights at `path`)."""
-    model = build_classifier()
-    if path is None:
-        with resources.as_file(resources.files("t2i.data") / "digit_classifier.weights.h5") as p:
-            model.load_weights(str(p))
-    else:
-        model.load_weights(str(path))
-    return model
+    from t2i.bundled import load_weights
+
+    return load_weights(build_classifier(), "digit_classifier.weights.h5", path)
 
 
 def expected_digits(types, a, b) -> list[list[tuple[str, int]]]:

@@ -26,7 +26,6 @@ import argparse
 import json
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -120,13 +119,9 @@ def train_classifier(epochs: int = 12, per_epoch: int = 20000, seed: int = 0, lo
 
 def load_classifier(path=None):
     """The bundled classifier (or the weights at `path`)."""
-    model = build_classifier()
-    if path is None:
-        with resources.as_file(resources.files("t2i.data") / "scene_classifier.weights.h5") as p:
-            model.load_weights(str(p))
-    else:
-        model.load_weights(str(path))
-    return model
+    from t2i.bundled import load_weights
+
+    return load_weights(build_classifier(), "scene_classifier.weights.h5", path)
 
 
 def main(argv=None, prog: str = "python -m t2i.scene_classifier") -> int:

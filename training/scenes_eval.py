@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from t2i.data.scenes import captions as cap
@@ -64,13 +66,9 @@ def flip_pairs(n: int, kind: str, rng: np.random.Generator, held_out=()) -> list
 
     held = [parse_composition(c) for c in held_out]
 
-    def is_held(a: cap.SceneAttributes) -> bool:
-        for c in held:
-            if a.object == c.object and ((c.kind == "colour" and a.colour == c.value)
-                                         or (c.kind == "background" and a.background == c.value)
-                                         or (c.kind == "vintage" and a.vintage)):
-                return True
-        return False
+    def is_held(attrs: cap.SceneAttributes) -> bool:
+        table = cap.attribute_table([attrs])
+        return any(c.matches(table)[0] for c in held)
 
     recolourable = [c.name for c in CONCEPTS if c.recolourable]
     pairs = []
@@ -79,25 +77,19 @@ def flip_pairs(n: int, kind: str, rng: np.random.Generator, held_out=()) -> list
         colour = str(rng.choice(COLOUR_NAMES)) if obj in recolourable else None
         base = cap.SceneAttributes(obj, str(rng.choice(BACKGROUNDS)), 1, colour)
         if kind == "colour":
-            other = dataclass_replace(base, colour=str(rng.choice([c for c in COLOUR_NAMES if c != colour])))
+            other = dataclasses.replace(base, colour=str(rng.choice([c for c in COLOUR_NAMES if c != colour])))
         elif kind == "background":
-            other = dataclass_replace(base, background=str(rng.choice([b for b in BACKGROUNDS
+            other = dataclasses.replace(base, background=str(rng.choice([b for b in BACKGROUNDS
                                                                        if b != base.background])))
         else:  # object: to another object of the same colour kind (both coloured, or neither)
             pool = [c for c in (recolourable if colour else [x.name for x in CONCEPTS if not x.recolourable])
                     if c != obj]
-            other = dataclass_replace(base, object=str(rng.choice(pool)))
+            other = dataclasses.replace(base, object=str(rng.choice(pool)))
         if is_held(base) or is_held(other):
             continue
         variant = int(rng.integers(0, 3))
         pairs.append((cap.caption(base, "plain", variant), cap.caption(other, "plain", variant)))
     return pairs
-
-
-def dataclass_replace(attrs, **changes):
-    import dataclasses
-
-    return dataclasses.replace(attrs, **changes)
 
 
 def scenes_report(model, config, tokenizer, captions, held, real_images, sampler, seed: int = 0,

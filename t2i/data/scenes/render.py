@@ -110,7 +110,8 @@ def _jitter(rng, colour, amount=0.06):
     return np.clip(np.asarray(colour) + rng.uniform(-amount, amount, 3), 0, 1)
 
 
-def _blob(image, rng, centre, radius, colour, squash=0.6):
+def _blob(image, centre, radius, colour, squash=0.6):
+    """Fills an ellipse of `image` (radius across, radius x squash down) with `colour`."""
     size = image.shape[0]
     yy, xx = np.mgrid[0:size, 0:size]
     inside = ((yy - centre[0]) / (radius * squash)) ** 2 + ((xx - centre[1]) / radius) ** 2 <= 1
@@ -127,12 +128,12 @@ def draw_background(name: str, rng: np.random.Generator, size: int = 32) -> np.n
     if name == "clear sky":
         image = _sky(rng, s)
         if rng.random() < 0.5:  # the sun in a top corner
-            _blob(image, rng, (rng.uniform(1, 4), rng.choice([2.0, s - 3.0])), 3.5, _jitter(rng, (1.0, 0.92, 0.45)), 1.0)
+            _blob(image, (rng.uniform(1, 4), rng.choice([2.0, s - 3.0])), 3.5, _jitter(rng, (1.0, 0.92, 0.45)), 1.0)
         return image
     if name == "rainy sky":
         image = _vertical(_jitter(rng, (0.42, 0.45, 0.5)), _jitter(rng, (0.62, 0.64, 0.68)), s)
         for _ in range(rng.integers(2, 4)):  # dark clouds along the top
-            _blob(image, rng, (rng.uniform(0, 4), rng.uniform(0, s)), rng.uniform(5, 9), _jitter(rng, (0.33, 0.35, 0.4), 0.03))
+            _blob(image, (rng.uniform(0, 4), rng.uniform(0, s)), rng.uniform(5, 9), _jitter(rng, (0.33, 0.35, 0.4), 0.03))
         slant = rng.integers(1, 3)
         for _ in range(rng.integers(14, 22)):  # rain streaks
             r, c = rng.integers(4, s - 4), rng.integers(0, s)
@@ -145,7 +146,7 @@ def draw_background(name: str, rng: np.random.Generator, size: int = 32) -> np.n
         for _ in range(rng.integers(8, 16)):
             image[rng.integers(0, s), rng.integers(0, s)] = rng.uniform(0.75, 1.0)
         if rng.random() < 0.5:
-            _blob(image, rng, (rng.uniform(2, 5), rng.choice([3.0, s - 4.0])), 2.8, (0.95, 0.95, 0.8), 1.0)
+            _blob(image, (rng.uniform(2, 5), rng.choice([3.0, s - 4.0])), 2.8, (0.95, 0.95, 0.8), 1.0)
         return image
     # Ground scenes: a band of sky over the ground, which starts at the horizon row.
     horizon = int(rng.integers(9, 14))
