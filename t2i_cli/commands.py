@@ -192,7 +192,7 @@ def _run(run):
 
 def _train(args) -> int:
     from t2i.config import ExperimentConfig, get_preset
-    from training.train import config_summary, prepare_run_dir, train
+    from training.train import config_summary, finalize_config, train
 
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg:") and v is not None}
     for flag, key in _SHORTCUTS.items():
@@ -200,20 +200,10 @@ def _train(args) -> int:
         if value is not None:
             overrides[key] = value
     if args.resume:
-        extra = set(overrides) - {"train.epochs"}
-        if extra or args.config:
-            raise T2IError("--resume trains with the run's saved config; only --epochs may change "
-                           f"(got {', '.join(sorted(extra)) or '--config'})")
-        config = prepare_run_dir(None, args.out, resume=True, epochs=overrides.get("train.epochs"))
+        base = ExperimentConfig.load(args.config) if args.config else None
     else:
-        config = ExperimentConfig.load(args.config) if args.config else get_preset(args.preset)
-        config = config.override(overrides)
-        config = _short_run_validation(config, overrides)
-        from training.distribute import is_chief_process
-
-        # Only the chief owns the run directory; other workers share it.
-        if is_chief_process(args.strategy):
-            config = prepare_run_dir(config, args.out, resume=False)
+        base = ExperimentConfig.load(args.config) if args.config else get_preset(args.preset)
+    config = finalize_config(base, args.out, overrides, resume=args.resume, strategy=args.strategy)
     print(("resuming " if args.resume else "training ") + config_summary(config) + f" -> {args.out}",
           file=sys.stderr)
     try:
@@ -226,24 +216,6 @@ def _train(args) -> int:
         print(f"\nt2i: interrupted; continue with: t2i train --out {args.out} --resume", file=sys.stderr)
         return 130
     return 0
-
-
-def _short_run_validation(config, overrides):
-    """A short epoch (--steps-per-epoch below the full epoch) validates a tenth of what it
-    trains on, at least 1,000 composites, unless the validation size was given."""
-    if "data.validation_examples" in overrides or "train.steps_per_epoch" not in overrides:
-        return config
-    if config.data.dataset != "mnist_captions":
-        return config
-    trained = config.train.steps_per_epoch * config.train.batch_size
-    if not 0 < trained < config.data.examples_per_epoch:
-        return config
-    size = min(config.data.validation_examples, max(1000, trained // 10))
-    if size != config.data.validation_examples:
-        print(f"t2i: short epochs: validating {size} composites per epoch "
-              "(--validation-examples to change)", file=sys.stderr)
-        config = config.override({"data.validation_examples": size})
-    return config
 
 
 def _generate(args) -> int:

@@ -9,7 +9,7 @@ sharpener, pack or corrupt it without touching the others.
 import shutil
 
 from t2i import config as C
-from training.train import prepare_run_dir, train
+from training.train import finalize_config, train
 
 TINY_RUN = {"data.examples_per_epoch": 16, "data.validation_examples": 8, "train.batch_size": 8,
             "train.epochs": 1, "train.sample_every": 0, "data.mnist_source": "bundled"}
@@ -23,7 +23,7 @@ SHARED_TEST_EXAMPLES = {"data.test_examples": 64}
 def train_tiny_run(run_dir, overrides=None):
     """Trains the `tiny` preset for one short epoch into `run_dir`; returns `run_dir`."""
     cfg = C.tiny().override({**TINY_RUN, **(overrides or {})})
-    train(prepare_run_dir(cfg, run_dir, resume=False), run_dir, verbose=0)
+    train(finalize_config(cfg, run_dir, resume=False), run_dir, verbose=0)
     return run_dir
 
 

@@ -35,24 +35,67 @@ def _initial_epoch(backup_dir: Path) -> int:
     return int(json.loads(path.read_text())["epoch"])
 
 
-def prepare_run_dir(config: ExperimentConfig, run_dir, resume: bool,
-                    epochs: int | None = None) -> ExperimentConfig:
-    """Validates the run directory and returns the config to train with.
+def finalize_config(config: ExperimentConfig | None, run_dir, overrides=None, *, resume: bool = False,
+                    strategy: str = "default", report=None) -> ExperimentConfig:
+    """The config a run trains with: the one place where it is settled before training.
 
-    A new run needs a directory without a config.json. `resume` needs one
-    and trains with the saved config (only the number of epochs may change).
+    A new run: `config` (a preset or a loaded file) with `overrides` (dotted field -> value,
+    e.g. {"train.epochs": 20}) applied, short epochs validated on a tenth of what they train
+    (`short_run_validation`), and `run_dir` checked to hold no run yet (by the chief only: under
+    `strategy` "multiworker" the other workers share its directory).
+
+    `resume`: the run's saved config (`config` must be None); of the overrides only
+    "train.epochs" may be given.
+
+    What only the data can decide (held-out compositions drawn by seed, COCO's vocabulary) is
+    added by `train` when it opens the data, and written to the run's config.json.
+
+    Args:
+        report: callable taking a message about a setting changed on the user's behalf
+            (None: stderr).
+
+    Raises:
+        T2IError: a resumed run given other overrides or a config, a run directory already
+            holding a run, or an invalid field value.
     """
+    overrides = dict(overrides or {})
+    report = report or (lambda message: print(message, file=sys.stderr))
     run_dir = Path(run_dir)
     if resume:
-        saved = run_lib.load_run_config(run_dir)
-        if epochs is not None:
-            saved = saved.override({"train.epochs": epochs})
-        return saved
-    if (run_dir / run_lib.CONFIG).exists():
-        raise T2IError(f"{run_dir} already holds a run; pass --resume to continue it "
-                       "or choose another --out")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise T2IError(f"--out {run_dir} exists and is not a directory")
+        extra = set(overrides) - {"train.epochs"}
+        if extra or config is not None:
+            raise T2IError("--resume trains with the run's saved config; only --epochs may change "
+                           f"(got {', '.join(sorted(extra)) or '--config'})")
+        return run_lib.load_run_config(run_dir).override(overrides)
+    if config is None:
+        raise T2IError("a new run needs a config (a preset or a config file)")
+    config = short_run_validation(config.override(overrides), overrides, report)
+    from training.distribute import is_chief_process
+
+    if is_chief_process(strategy):
+        if (run_dir / run_lib.CONFIG).exists():
+            raise T2IError(f"{run_dir} already holds a run; pass --resume to continue it "
+                           "or choose another --out")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise T2IError(f"--out {run_dir} exists and is not a directory")
+    return config
+
+
+def short_run_validation(config: ExperimentConfig, overrides, report) -> ExperimentConfig:
+    """A short MNIST epoch (steps_per_epoch given, below the full epoch) validates a tenth of
+    what it trains on, at least 1,000 composites, unless the validation size was given."""
+    if "data.validation_examples" in overrides or "train.steps_per_epoch" not in overrides:
+        return config
+    if config.data.dataset != "mnist_captions":
+        return config
+    trained = config.train.steps_per_epoch * config.train.batch_size
+    if not 0 < trained < config.data.examples_per_epoch:
+        return config
+    size = min(config.data.validation_examples, max(1000, trained // 10))
+    if size != config.data.validation_examples:
+        report(f"t2i: short epochs: validating {size} composites per epoch "
+               "(--validation-examples to change)")
+        config = config.override({"data.validation_examples": size})
     return config
 
 
@@ -222,4 +265,4 @@ def config_summary(config: ExperimentConfig) -> str:
             f"{config.train.epochs} epochs")
 
 
-__all__ = ["train", "prepare_run_dir", "config_summary"]
+__all__ = ["train", "finalize_config", "config_summary"]

@@ -1,5 +1,7 @@
 """The `t2i` command: generation outputs and one-line errors for bad input."""
 
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -116,11 +118,12 @@ def test_malformed_data_file(tmp_path, capsys):
 
 
 def test_short_epochs_validate_a_tenth_of_what_they_train(capsys):
-    from t2i_cli import commands as cli
     from t2i.config import mnist_captions
+    from training.train import short_run_validation
 
     def resolved(**overrides):
-        return cli._short_run_validation(mnist_captions().override(overrides), overrides)
+        report = lambda message: print(message, file=sys.stderr)  # noqa: E731
+        return short_run_validation(mnist_captions().override(overrides), overrides, report)
 
     # 40 steps of 100: 4,000 trained, so 1,000 validated (the floor); 90,000 trained: 9,000.
     assert resolved(**{"train.steps_per_epoch": 40}).data.validation_examples == 1000

@@ -17,7 +17,7 @@ from t2i import config as C
 from t2i import run as run_lib
 from t2i.errors import T2IError
 from t2i.model import AlignDRAW
-from training.train import prepare_run_dir, train
+from training.train import finalize_config, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = {"data.examples_per_epoch": 32, "data.validation_examples": 16, "data.test_examples": 16,
@@ -57,7 +57,7 @@ def straight(tmp_path_factory):
     """(run dir, History): `_config(**DRAWN)` trained two epochs in one go, once per module.
     Read-only: the run-directory test looks at it, the resume test compares with it."""
     run_dir = tmp_path_factory.mktemp("straight") / "run"
-    history = train(prepare_run_dir(_config(**DRAWN), run_dir, resume=False), run_dir, verbose=0)
+    history = train(finalize_config(_config(**DRAWN), run_dir, resume=False), run_dir, verbose=0)
     return run_dir, history
 
 
@@ -85,7 +85,7 @@ def test_run_directory_contents(straight):
     config, model = run_lib.load_model(run_dir)
     assert config == saved and model.num_steps == 3
     with pytest.raises(T2IError, match="already holds a run"):
-        prepare_run_dir(cfg, run_dir, resume=False)
+        finalize_config(cfg, run_dir, resume=False)
 
 
 def test_resume_continues_exactly_where_it_stopped(straight, tmp_path):
@@ -94,8 +94,8 @@ def test_resume_continues_exactly_where_it_stopped(straight, tmp_path):
     straight, _ = straight
 
     split = tmp_path / "split"
-    train(prepare_run_dir(cfg.override({"train.epochs": 1}), split, resume=False), split, verbose=0)
-    train(prepare_run_dir(None, split, resume=True, epochs=2), split, resume=True, verbose=0)
+    train(finalize_config(cfg.override({"train.epochs": 1}), split, resume=False), split, verbose=0)
+    train(finalize_config(None, split, {"train.epochs": 2}, resume=True), split, resume=True, verbose=0)
 
     rows_a, rows_b = _rows(straight), _rows(split)
     assert [r["epoch"] for r in rows_b] == ["1", "2"]
@@ -111,7 +111,7 @@ def test_resume_continues_exactly_where_it_stopped(straight, tmp_path):
     for wa, wb in zip(model_a.get_weights(), model_b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-6, atol=1e-9)
     with pytest.raises(T2IError, match="already finished 2 of 2 epochs"):
-        train(prepare_run_dir(None, split, resume=True), split, resume=True, verbose=0)
+        train(finalize_config(None, split, resume=True), split, resume=True, verbose=0)
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
@@ -156,7 +156,35 @@ def test_run_info_records_no_paths_of_this_machine(tmp_path, monkeypatch):
     assert portable(None) is None
     monkeypatch.setattr(sys, "argv", [str(home / "venv" / "bin" / "t2i"), "train", "--out", str(work / "runs" / "x")])
     cfg = _config()
-    train(prepare_run_dir(cfg, work / "runs" / "x", resume=False), work / "runs" / "x", verbose=0)
+    train(finalize_config(cfg, work / "runs" / "x", resume=False), work / "runs" / "x", verbose=0)
     info = json.loads((work / "runs" / "x" / "run_info.json").read_text())
     assert info["command"] == ["t2i", "train", "--out", "runs/x"]
     assert str(tmp_path) not in json.dumps(info)
+
+
+def test_finalize_config_is_the_one_place_a_config_is_settled(tmp_path):
+    base = _config()
+    # A new run: the overrides applied, a free directory checked.
+    cfg = finalize_config(base, tmp_path / "new", {"train.epochs": 3, "model.num_steps": 2})
+    assert (cfg.train.epochs, cfg.model.num_steps) == (3, 2) and cfg.data == base.data
+    with pytest.raises(T2IError, match="needs a config"):
+        finalize_config(None, tmp_path / "new")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(T2IError, match="is not a directory"):
+        finalize_config(base, tmp_path / "file")
+    # A resumed run: the saved config, of the overrides only the number of epochs.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    base.save(run_dir / run_lib.CONFIG)
+    assert finalize_config(None, run_dir, resume=True) == base
+    assert finalize_config(None, run_dir, {"train.epochs": 9}, resume=True) == \
+        base.override({"train.epochs": 9})
+    with pytest.raises(T2IError, match="only --epochs may change .got model.num_steps"):
+        finalize_config(None, run_dir, {"model.num_steps": 2}, resume=True)
+    with pytest.raises(T2IError, match="only --epochs may change .got --config"):
+        finalize_config(base, run_dir, resume=True)
+    # Short MNIST epochs validate a tenth of what they train (at least 1,000), said once.
+    said = []
+    short = finalize_config(C.mnist_captions(), tmp_path / "short", {"train.steps_per_epoch": 40},
+                            report=said.append)
+    assert short.data.validation_examples == 1000 and len(said) == 1 and "1000" in said[0]

@@ -13,7 +13,7 @@ from serving import client
 from t2i import config as C
 from t2i.data.scenes import captions as cap
 from t2i.data.scenes import dataset as scenes_dataset
-from training.train import prepare_run_dir, train
+from training.train import finalize_config, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = {"data.examples_per_epoch": 48, "data.validation_examples": 8, "data.test_examples": 12,
@@ -57,7 +57,7 @@ def _free_port():
 def test_tiny_scenes_model_trains_exports_and_serves(tmp_path):
     cfg = C.scenes_tiny().override(TINY)
     run_dir = tmp_path / "run"
-    train(prepare_run_dir(cfg, run_dir, resume=False), run_dir, verbose=0)
+    train(finalize_config(cfg, run_dir, resume=False), run_dir, verbose=0)
     base = tmp_path / "models" / "t2i"
     assert export_model(run_dir, base).name == "1"
     port, rest_port = _free_port(), _free_port()
