@@ -22,6 +22,7 @@ from t2i.layers.alignment import masked_mean
 from t2i.layers.null_caption import NullCaption
 from t2i.losses import bernoulli_nll, gaussian_kl, gaussian_log_ratio
 from t2i.replicas import logs_for_reduction, replica_slice, scale_for_replicas
+from t2i.seed_noise import seed_noise
 
 
 class DrawState(NamedTuple):
@@ -471,28 +472,13 @@ class AlignDRAW(keras.Model):
 
     # === Generation ===
     def noise_for_seeds(self, seeds, stream: int = 0) -> np.ndarray:
-        """Per-example noise [B, T, latent]: example i uses only seeds[i].
+        """Per-example noise [B, T, latent]: example i uses only seeds[i]
+        (`t2i.seed_noise.seed_noise`, which the exported serving graph reproduces).
 
-        `stream` (default 0) picks another independent draw for the same
-        seeds (samplers that need several per image: `t2i.samplers`); stream
-        0 is the image's own noise, as described below.
-
-        Each example's noise is `keras.random.normal((T, latent), seed=s)`; on
-        the TensorFlow backend that is `tf.random.stateless_normal` with seed
-        [s, 0], which the exported serving graph reproduces exactly. There all
-        seeds are drawn in one graph call (`_seed_noise_tf`, the same values
-        as one eager call per seed, 70 us a seed instead of 0.8 ms); other
-        backends draw seed by seed.
+        `stream` (default 0) picks another independent draw for the same seeds
+        (samplers that need several per image: `t2i.samplers`).
         """
-        seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
-        shape = (self.num_steps, self.latent_dim)
-        if keras.backend.backend() == "tensorflow" and len(seeds):
-            return _seed_noise_tf(shape)(seeds, stream)
-        if stream:  # another backend: one integer seed per draw, derived from (seed, stream)
-            seeds = np.array([np.random.SeedSequence([int(s) % 2**63, int(stream)]).generate_state(1)[0]
-                              for s in seeds], np.int64)
-        return np.stack([ops.convert_to_numpy(keras.random.normal(shape, seed=int(s)))
-                         for s in seeds]).reshape((len(seeds),) + shape).astype("float32")
+        return seed_noise(seeds, (self.num_steps, self.latent_dim), stream)
 
     def generate(self, tokens, seeds, trace: bool = False, batch_size: int = 100,
                  temperature: float = 1.0, guidance: float = 1.0) -> dict:
@@ -558,15 +544,20 @@ class AlignDRAW(keras.Model):
 
         return logs_for_reduction(self.get_metrics_result())
 
+    # Keras has no public way to build a model for a tf.distribute strategy without handing
+    # it a data batch: `fit` under a strategy calls the TensorFlow trainer's private
+    # `_maybe_symbolic_build`, which first reduces a batch of per-replica inputs with
+    # `strategy.reduce`, and MultiWorkerMirroredStrategy cannot reduce a dict
+    # (keras-team/keras#20329, open). This model is built in `__init__`, so only the
+    # optimizer is left to build, which the public `optimizer.build` does in the scope.
+    # tests/t2i/test_model.py::test_the_private_keras_hook_this_model_overrides fails when
+    # Keras renames the hook or stops reducing the batch there (then delete this method).
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras' TensorFlow trainer builds a model under a tf.distribute strategy
-        # by reducing a batch of per-replica inputs, which
-        # MultiWorkerMirroredStrategy cannot do for a dict. This model is built
-        # in __init__, so only the optimizer is left to build (in the scope).
         strategy = getattr(self, "_distribute_strategy", None)
-        if strategy is not None and all(layer.built for layer in self._flatten_layers()):
+        if strategy is not None and self.built:
             with strategy.scope():
-                self._symbolic_build(data_batch=())
+                if not self.optimizer.built:
+                    self.optimizer.build(self.trainable_variables)
             return
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
@@ -601,32 +592,3 @@ class AlignDRAW(keras.Model):
             loop_unroll=self.loop_unroll, caption_dropout=self.caption_dropout,
             prior_reconstruction=self.prior_reconstruction, precision=self.precision, seed=self.seed)
         return config
-
-
-_SEED_NOISE_FUNCTIONS: dict = {}
-
-
-def _seed_noise_tf(shape):
-    """TensorFlow only: (seeds int64 [B], stream) -> NumPy noise [B, *shape] in one graph call.
-
-    Reproduces `keras.random.normal(shape, seed=int(s))` for every seed: Keras'
-    TensorFlow backend draws `tf.random.stateless_normal(shape, seed=[s', 0])`
-    with s' = s mod (2^31 - 2) as int32 (`keras...random._cast_seed`). Stream
-    j > 0 draws with seed [s', j] instead.
-    """
-    fn = _SEED_NOISE_FUNCTIONS.get(shape)
-    if fn is None:
-        import tensorflow as tf
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
-        def draw(seeds, stream):
-            return tf.map_fn(
-                lambda s: tf.random.stateless_normal(shape, seed=tf.stack([s, stream])),
-                seeds, fn_output_signature=tf.TensorSpec(shape, tf.float32), parallel_iterations=512)
-
-        def fn(seeds, stream=0):
-            folded = np.mod(np.asarray(seeds, np.int64), np.int64(2 ** 31 - 2)).astype(np.int32)
-            return draw(tf.constant(folded), tf.constant(int(stream), tf.int32)).numpy()
-
-        _SEED_NOISE_FUNCTIONS[shape] = fn
-    return fn

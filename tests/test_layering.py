@@ -67,3 +67,16 @@ def test_benchmarks_do_not_import_tests_or_the_command_line():
 
 def test_scripts_do_not_import_test_helpers():
     assert upward("scripts", {"tests"}) == {}
+
+
+MODEL_CODE = ["t2i/model.py", "t2i/losses.py", "t2i/samplers.py", "t2i/guidance.py",
+              *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "t2i" / "layers").glob("*.py")),
+              *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "t2i" / "sharpen").glob("*.py"))]
+
+
+@pytest.mark.parametrize("module", MODEL_CODE)
+def test_model_code_is_backend_agnostic(module):
+    """The model, its layers, losses and samplers are Keras 3 on keras.ops/keras.random: no
+    TensorFlow import, even a deferred one (TensorFlow-only pieces live in their own modules,
+    e.g. t2i/seed_noise.py)."""
+    assert "tensorflow" not in imported_packages(ROOT / module)
