@@ -21,6 +21,7 @@ lists them. Bad input ends with one line, `t2i: error: ...`, and status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import typing
 
@@ -149,33 +150,41 @@ def _add_sharpen_parser(sub) -> None:
     s = sub.add_parser("sharpen", help="the sharpening network trained on top of a run")
     actions = s.add_subparsers(dest="sharpen_command", required=True)
     t = actions.add_parser("train", help="train a run's sharpener into <run>/sharpen/")
+    from t2i.sharpen.config import SharpenConfig  # light: the defaults live there, once
+
+    d = {f.name: f.default for f in dataclasses.fields(SharpenConfig)}
     t.add_argument("--run", required=True, help="a run directory written by `t2i train`")
-    t.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
-    t.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
-    t.add_argument("--learning-rate", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
-    t.add_argument("--beta-1", type=float, default=0.5, help="Adam beta_1 (default 0.5)")
-    t.add_argument("--reconstruction-weight", type=float, default=0.0,
-                   help="weight of an L1 term to the real image (default 0; for --blurry posterior)")
-    t.add_argument("--blurry", choices=("prior", "posterior"), default="prior",
-                   help="blurry training images: prior samples for the caption (default) or "
-                        "the model's reconstructions of the real images")
-    t.add_argument("--checkpoint", default="last", choices=("last", "best"))
-    t.add_argument("--generator-filters", type=int, nargs="+", default=[128, 128], metavar="N",
-                   help="widths of the generator's hidden 7x7 convolutions (default 128 128)")
-    t.add_argument("--discriminator-filters", type=int, default=128,
-                   help="width of the discriminator's convolutions (default 128)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--steps", type=int, help=f"training steps (default {d['steps']})")
+    t.add_argument("--batch-size", type=int, help=f"examples per step (default {d['batch_size']})")
+    t.add_argument("--learning-rate", type=float, help=f"Adam learning rate (default {d['learning_rate']:g})")
+    t.add_argument("--beta-1", type=float, help=f"Adam beta_1 (default {d['beta_1']:g})")
+    t.add_argument("--reconstruction-weight", type=float,
+                   help=f"weight of an L1 term to the real image (default {d['reconstruction_weight']:g}; "
+                        "for --blurry posterior)")
+    t.add_argument("--blurry", choices=("prior", "posterior"),
+                   help=f"blurry training images: prior samples for the caption or the model's "
+                        f"reconstructions of the real images (default {d['blurry']})")
+    t.add_argument("--checkpoint", choices=("last", "best"), help=f"(default {d['checkpoint']})")
+    t.add_argument("--generator-filters", type=int, nargs="+", metavar="N",
+                   help="widths of the generator's hidden 7x7 convolutions (default "
+                        + " ".join(map(str, d["generator_filters"])) + ")")
+    t.add_argument("--discriminator-filters", type=int,
+                   help=f"width of the discriminator's convolutions (default {d['discriminator_filters']})")
+    t.add_argument("--seed", type=int, help=f"(default {d['seed']})")
     t.add_argument("--log-every", type=int, default=50, help="log every this many steps (default 50)")
+
+
+_SHARPEN_SETTINGS = ("steps", "batch_size", "learning_rate", "beta_1", "reconstruction_weight", "blurry",
+                     "checkpoint", "generator_filters", "discriminator_filters", "seed")
 
 
 def _sharpen(args) -> int:
     from training.sharpen import train_sharpener
 
-    result = train_sharpener(
-        args.run, steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        beta_1=args.beta_1, reconstruction_weight=args.reconstruction_weight, blurry=args.blurry,
-        checkpoint=args.checkpoint, generator_filters=tuple(args.generator_filters),
-        discriminator_filters=args.discriminator_filters, seed=args.seed, log_every=args.log_every)
+    settings = {k: getattr(args, k) for k in _SHARPEN_SETTINGS if getattr(args, k) is not None}
+    if "generator_filters" in settings:
+        settings["generator_filters"] = tuple(settings["generator_filters"])
+    result = train_sharpener(args.run, log_every=args.log_every, **settings)
     print(result["dir"])
     return 0
 

@@ -44,14 +44,26 @@ Modules, one concern each:
     bound.py          the lower bound after sharpening
 """
 
-from t2i.sharpen.bound import BOUND_EPSILON, bernoulli_nll_of_probabilities, sharpened_log_weights
-from t2i.sharpen.captions import caption_vector, caption_vectors, generate_sharpened
+import importlib
+
+# SharpenConfig is light (no Keras): the command line reads its defaults while parsing.
 from t2i.sharpen.config import BLURRY_SOURCES, SharpenConfig
-from t2i.sharpen.discriminator import SharpenDiscriminator
-from t2i.sharpen.generator import SharpenGenerator
-from t2i.sharpen.model import Sharpener
-from t2i.sharpen.storage import (CONFIG, SHARPEN_DIR, WEIGHTS, has_sharpener, load_run_sharpener, load_sharpener,
-                                 save_sharpener, sharpen_dir)
+
+_LAZY = {  # name -> module, imported on first use (they import Keras)
+    "BOUND_EPSILON": "bound", "bernoulli_nll_of_probabilities": "bound", "sharpened_log_weights": "bound",
+    "caption_vector": "captions", "caption_vectors": "captions", "generate_sharpened": "captions",
+    "SharpenDiscriminator": "discriminator", "SharpenGenerator": "generator", "Sharpener": "model",
+    "CONFIG": "storage", "SHARPEN_DIR": "storage", "WEIGHTS": "storage", "has_sharpener": "storage",
+    "load_run_sharpener": "storage", "load_sharpener": "storage", "save_sharpener": "storage",
+    "sharpen_dir": "storage",
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
 
 __all__ = ["BLURRY_SOURCES", "BOUND_EPSILON", "CONFIG", "SHARPEN_DIR", "WEIGHTS", "SharpenConfig",
            "SharpenDiscriminator", "SharpenGenerator", "Sharpener", "bernoulli_nll_of_probabilities",

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from t2i import run as run_lib
 from t2i import sharpen as sh
+from t2i.errors import T2IError
 from t2i_cli.commands import main
 from t2i.text import CaptionTokenizer
 from t2i.visualize import to_uint8
@@ -94,6 +95,27 @@ def test_sharpen_train_errors(runs, tmp_path, capsys):
     assert main(["sharpen", "train", "--run", str(runs[1]), "--steps", "0"]) == 2
     assert "steps and batch_size must be >= 1" in capsys.readouterr().err
     assert not (runs[1] / "sharpen").exists()
+    from training.sharpen import train_sharpener
+
+    with pytest.raises(T2IError, match="unknown sharpener settings: image_height, steps_total"):
+        train_sharpener(runs[1], steps_total=3, image_height=8)
+    with pytest.raises(T2IError, match="log_every must be >= 1"):
+        train_sharpener(runs[1], log_every=0)
+    assert not (runs[1] / "sharpen").exists()
+
+
+def test_cli_defaults_are_the_sharpen_configs(runs):
+    """The command line states SharpenConfig's defaults and passes only what was given."""
+    import dataclasses
+
+    from t2i_cli.commands import _parser
+
+    defaults = {f.name: f.default for f in dataclasses.fields(sh.SharpenConfig)}
+    cfg = sh.SharpenConfig.from_json((runs[0] / "sharpen" / "config.json").read_text())
+    for name in ("learning_rate", "beta_1", "blurry", "checkpoint", "seed", "reconstruction_weight"):
+        assert getattr(cfg, name) == (0.01 if name == "learning_rate" else defaults[name])
+    args = _parser().parse_args(["sharpen", "train", "--run", "r"])
+    assert all(getattr(args, k) is None for k in ("steps", "batch_size", "learning_rate", "blurry"))
 
 
 def test_evaluate_reports_the_sharpened_bound(runs, tmp_path):
