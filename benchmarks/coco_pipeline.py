@@ -4,7 +4,7 @@
     python benchmarks/coco_pipeline.py --images 2000 --json out.json
     python benchmarks/coco_pipeline.py --step-images-per-s 900 # skip the model, compare with a known rate
 
-Writes a COCO-layout fixture (`t2i/data/coco/synthetic.py`) into a temporary
+Writes a COCO-layout fixture (`tests/fixtures/coco.py`) into a temporary
 directory: `--images` train2014 JPEGs of 640x480 and similar sizes with pixel
 noise, so that each file is about as large as a real COCO JPEG (~100-150 KB)
 and costs a comparable decode, plus 5-7 captions per image. Then, on the
@@ -41,7 +41,7 @@ import tensorflow as tf  # noqa: E402
 from t2i import config as C  # noqa: E402
 from t2i.data import coco  # noqa: E402
 from t2i.text import CaptionTokenizer  # noqa: E402
-from t2i.data.coco.synthetic import make_coco_fixture  # noqa: E402
+from tests.fixtures.coco import make_coco_fixture  # noqa: E402
 
 SIZES = ((640, 480), (480, 640), (640, 427), (500, 375), (612, 612))
 

@@ -4,7 +4,7 @@ One test, the one path through every layer with the real model: its answers
 (dtype, shape, range, seed determinism, unknown words, score, trace, the
 `sample` signature, the same images over REST) and a clean exit on SIGTERM. What the server does with bad
 input, under concurrent load and while a new version loads is checked once,
-in `tests/serving/test_server.py`; the exported graph's own input checks in
+in `tests/serving/server/`; the exported graph's own input checks in
 `tests/export/test_export_savedmodel.py`.
 """
 

@@ -85,6 +85,33 @@ def test_every_block_is_run_or_listed_with_a_reason():
         assert any(f.startswith(key) for f in firsts), f"NOT_RUN lists {key!r}, which no block starts with"
 
 
+# The packages and folders the README's layout section describes.
+LAID_OUT = ("t2i", "training", "export", "serving", "t2i_cli", "benchmarks", "scripts")
+
+
+def layout_section() -> str:
+    """The plain code block under "## Layout"."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("```\n", text.index("\n## Layout\n")) + 4
+    return text[start:text.index("```", start)]
+
+
+def test_layout_section_names_every_module_and_folder():
+    section = layout_section()
+    missing = []
+    for top in LAID_OUT:
+        for path in sorted((ROOT / top).rglob("*")):
+            if "__pycache__" in path.parts:
+                continue
+            if path.is_dir():
+                if not re.search(rf"\b{re.escape(path.name)}/", section):
+                    missing.append(f"{path.relative_to(ROOT)}/")
+            elif path.suffix in (".py", ".sh") and path.stem not in ("__init__", "__main__"):
+                if not re.search(rf"\b{re.escape(path.stem)}\b", section):
+                    missing.append(str(path.relative_to(ROOT)))
+    assert missing == [], f"README's layout section does not mention: {missing}"
+
+
 def test_readme_blocks_run_as_written(tmp_path):
     script = ["set -euo pipefail", "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT"]
     ran = 0

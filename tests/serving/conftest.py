@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.serving.test_server import build_tiny_models
+from tests.serving.server.tiny import build_tiny_models
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving import client
 from t2i.errors import T2IError
-from tests.serving.test_server import H, L, T, W, free_port, one_model_server
+from tests.serving.server.tiny import H, L, T, W, free_port, one_model_server
 
 
 @pytest.fixture(scope="module")

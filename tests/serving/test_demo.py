@@ -1,7 +1,7 @@
 """`t2i demo`: the page's logic against the model directly, and the page in a real headless browser.
 
 The in-process tests use the shipped model (no training); the gRPC backend is
-checked against the tiny SavedModels of test_server.py, whose images are
+checked against the tiny SavedModels of tests/serving/server/tiny.py, whose images are
 (seed + tag [+ round(10 temperature)]) % 256. The browser tests drive Debian's
 Chromium with Selenium (.ci/run installs both).
 """
@@ -19,7 +19,7 @@ from serving import demo as demo_lib
 from t2i import config as C
 from t2i import visualize
 from t2i.errors import T2IError
-from tests.serving.test_server import one_model_server
+from tests.serving.server.tiny import one_model_server
 
 SEEN = "the digit 3 is at the top of the digit 8 ."
 HELD_OUT = "the digit 2 is on the left of the digit 9 ."

@@ -12,7 +12,7 @@ from serving import model_config as mc
 from serving import server as srv
 from t2i_cli import commands as cli
 from t2i import run as run_lib
-from t2i.data.coco.synthetic import make_coco_fixture
+from tests.fixtures.coco import make_coco_fixture
 from tests.harness import assert_same_image_up_to_rounding
 
 TINY_MODEL = ["--model.num_steps", "3", "--model.read_size", "3", "--model.write_size", "3",

@@ -102,7 +102,8 @@ Modules, one concern each:
     cache.py        build_cache: the uint8 image cache
     batches.py      BatchPlan: length buckets and epochs
     pipeline.py     make_coco_datasets: the tf.data pipelines (a `t2i.data.datasets.Datasets`)
-    synthetic.py    make_coco_fixture, make_npy_fixture: tiny COCO look-alikes on disk
+
+Tiny COCO look-alikes on disk for tests and benchmarks: `tests/fixtures/coco.py`.
 """
 
 from t2i.data.coco.batches import BatchPlan

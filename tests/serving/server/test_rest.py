@@ -20,9 +20,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from serving import client
 from serving import model_config as mc
 from serving import server as srv
-from tests.serving.test_server import H, L, T, W, Stubs, publish, wait_for
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.serving.server.tiny import ROOT, H, L, T, W, Stubs, publish, wait_for
 
 
 @pytest.fixture(scope="module")
