@@ -10,7 +10,7 @@ noise, so that each file is about as large as a real COCO JPEG (~100-150 KB)
 and costs a comparable decode, plus 5-7 captions per image. Then, on the
 current machine, it reports (caption, image) examples per second of:
 
-  * the training stream decoding JPEGs (`data.coco_cache` unset);
+  * the training stream decoding JPEGs (`data.coco.cache` unset);
   * building the uint8 image cache (`build_cache`, images per second);
   * the training stream from the cache;
 
@@ -100,8 +100,8 @@ def main():
     fixture_s = time.perf_counter() - t0
     jpeg_bytes = [f.stat().st_size for f in (root / "train2014").iterdir()]
 
-    cfg = C.coco_32().override({"data.coco_root": str(root), "data.coco_validation_images": n_val // 2,
-                                "data.coco_test_images": n_val // 2})
+    cfg = C.coco_32().override({"data.coco.root": str(root), "data.coco.validation_images": n_val // 2,
+                                "data.coco.test_images": n_val // 2})
     cfg = coco.resolve_coco_config(cfg)
     tokenizer = CaptionTokenizer(cfg.text)
 
@@ -109,7 +109,7 @@ def main():
     batches = min(args.batches, jpeg.steps_per_epoch - 2)
     from_jpeg = stream_rate(jpeg.train, batches)
 
-    cached_cfg = cfg.override({"data.coco_cache": str(root / "cache")})
+    cached_cfg = cfg.override({"data.coco.cache": str(root / "cache")})
     t0 = time.perf_counter()
     coco.build_cache(cached_cfg)
     build_s = time.perf_counter() - t0

@@ -152,7 +152,7 @@ def _self_classifier(model, config, tokenizer, n: int, seed: int) -> dict:
     from t2i.data import mnist_captions as mc
     from t2i.data.mnist import load_mnist
 
-    digits = load_mnist(config.data.mnist_source if config.data.mnist_source != "auto" else "bundled")
+    digits = load_mnist(config.data.mnist.source if config.data.mnist.source != "auto" else "bundled")
     real = mc.CompositeSampler(digits.x_test, digits.y_test, config.data.held_out).sample(
         n, np.random.default_rng(seed), "held_out")
     tokens = tokenizer.encode(list(real.captions))
@@ -178,7 +178,7 @@ def _reader(model, config, tokenizer, classifier, n: int, seed: int) -> dict:
     from t2i.digit_classifier import read_digits
 
     reader = samplers.reader_for(config)
-    digits = load_mnist(config.data.mnist_source if config.data.mnist_source != "auto" else "bundled")
+    digits = load_mnist(config.data.mnist.source if config.data.mnist.source != "auto" else "bundled")
     real = mc.CompositeSampler(digits.x_test, digits.y_test, config.data.held_out).sample(
         n, np.random.default_rng(seed), "held_out")
     tokens = tokenizer.encode(list(real.captions))

@@ -55,7 +55,7 @@ class Timer(keras.callbacks.Callback):
 
 args = json.loads(sys.argv[1])
 cfg = C.get_preset(args["preset"]).override({
-    "data.mnist_source": "bundled", "train.sample_every": 0, "train.validation_steps": 1,
+    "data.mnist.source": "bundled", "train.sample_every": 0, "train.validation_steps": 1,
     "train.steps_per_epoch": args["steps"], "train.epochs": args["epochs"],
     "data.validation_examples": cfg_batch if (cfg_batch := C.get_preset(args["preset"]).train.batch_size) else 1})
 timer = Timer()

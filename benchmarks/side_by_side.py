@@ -85,7 +85,7 @@ def t2i_train(tmp: Path, steps: int, epochs: int, extra=()) -> dict:
     before = load()
     proc, wall = run([sys.executable, "-m", "t2i_cli", "train", "--preset", "mnist_captions",
                       "--out", str(out), "--epochs", str(epochs), "--steps-per-epoch", str(steps),
-                      "--data.mnist_source", "bundled", "--train.sample_every", "0", "--quiet",
+                      "--data.mnist.source", "bundled", "--train.sample_every", "0", "--quiet",
                       *extra], env=t2i_env())
     rows = list(csv.DictReader(open(out / "log.csv")))
     first = re.search(r"first training step done ([\d.]+) s", proc.stderr)

@@ -23,7 +23,7 @@ rm -rf "$RUN"
 # Train: 60 steps of the paper's MNIST-with-captions model, starting from the weights shipped in
 # the repository (its configuration: the forward caption encoder, the bundled 10k digits) at its
 # final learning rate. From scratch, a few minutes of a 2-core CPU draw only faint blobs.
-.venv/bin/t2i train --preset mnist_captions --model.caption_encoder forward --data.mnist_source bundled \
+.venv/bin/t2i train --preset mnist_captions --model.caption_encoder forward --data.mnist.source bundled \
     --train.init_from pretrained --train.learning_rate 1e-4 --train.lr_decay_epochs "" \
     --epochs 1 --steps-per-epoch 60 --data.validation_examples 500 --train.sample_every 0 --out "$RUN"
 # Generate: 8 samples of a caption seen in training and of one whose composition is held out.

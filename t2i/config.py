@@ -30,22 +30,16 @@ import json
 import typing
 from typing import Any, Callable, Mapping
 
+from t2i.data import catalog
+from t2i.data.catalog import MNIST_CAPTION_WORDS  # noqa: F401 (the default vocabulary, also read from here)
 from t2i.errors import T2IError
-
-# The 22 words of MNIST with captions (docs/model.md §11), in the order of the
-# original dictionary. Index 0 of the lookup is padding and index 1 the
-# out-of-vocabulary token, so word ids are shifted by 2.
-MNIST_CAPTION_WORDS: tuple[str, ...] = tuple(str(d) for d in range(10)) + (
-    "the", "digit", "is", "on", "at", "left", "right", "bottom", "top",
-    "of", "image", ".",
-)
 
 # Allowed values, one place for each: the config, the model and the layers check against these.
 CONDITIONINGS = ("align", "mean")
 CAPTION_ENCODERS = ("bidirectional", "forward", "embedding")
 LOOPS = ("unrolled", "while")
 PRECISIONS = ("float32", "mixed_bfloat16")
-DATASETS = ("mnist_captions", "coco", "scenes")
+DATASETS = tuple(catalog.DATASETS)  # t2i.data.catalog: what each one is
 COCO_SOURCES = ("json", "npy")
 COCO_IMAGE_FITS = ("squash", "center_crop")
 
@@ -191,59 +185,78 @@ class TextConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Data protocol.
-
-    The MNIST fields (`mnist_source` ... `held_out_seed`) are read only by
-    the "mnist_captions" pipeline (`t2i.data.pipeline`), the COCO fields
-    (`coco_*`, `min_word_count`, `min_caption_length`,
-    `max_train_caption_length`, `bucketing`) only by the "coco" pipeline
-    (`t2i.data.coco`, which documents the file layouts).
+class MnistConfig:
+    """`data.mnist`: the MNIST-with-captions composites (`t2i.data.mnist_captions`).
 
     Attributes:
-        dataset: "mnist_captions", "coco" or "scenes" (`t2i.data.scenes`: examples_per_epoch
-            scenes rendered once and cached, held_out as "green bus", "vintage dog"...).
-        mnist_source: "auto" (a cached full MNIST from Keras, else a download
+        source: "auto" (a cached full MNIST from Keras, else a download
             attempt, else the bundled 10k subset), "keras" (full MNIST, fail
             if it cannot be had), "bundled" (the bundled 10k subset), or a
             path to an `.npz` in Keras' `mnist.npz` layout.
         validation_fraction: fraction of the MNIST training digits kept apart
             to build validation composites.
-        examples_per_epoch: training composites generated afresh per epoch.
-        validation_examples: validation composites, generated once per epoch
-            from the validation digits (the same set every epoch).
-        test_examples: test composites, built only from MNIST test digits.
-        held_out: compositions never shown in training or validation, e.g.
-            "2 left of 9", "6 above 2", "4 top left" (see
-            `t2i.data.mnist_captions.parse_composition`).
-        num_held_out: if `held_out` is empty, draw this many compositions
+        num_held_out: if `data.held_out` is empty, draw this many compositions
             by `held_out_seed` instead.
         held_out_seed: seed for drawing held-out compositions.
-        seed: seed of the data stream (composites, shuffling).
-        coco_root: the COCO directory. For `coco_source` "json":
+        augment_rotation, augment_scale, augment_shift, augment_elastic_alpha,
+            augment_elastic_sigma: training digits are warped afresh each time
+            they are pasted (`t2i.data.augment`, a departure from the paper):
+            rotation up to this many degrees, scaling by up to this fraction,
+            shift up to this many pixels per axis, elastic distortion of this
+            many pixels smoothed over sigma pixels. All zero (the default, the
+            paper's protocol): no augmentation. Validation and test digits are
+            never warped.
+    """
+
+    source: str = "auto"
+    validation_fraction: float = 1.0 / 6.0
+    num_held_out: int = 0
+    held_out_seed: int = 0
+    augment_rotation: float = 0.0
+    augment_scale: float = 0.0
+    augment_shift: float = 0.0
+    augment_elastic_alpha: float = 0.0
+    augment_elastic_sigma: float = 4.0
+
+    def __post_init__(self):
+        _require(0.0 < self.validation_fraction < 1.0, "data.mnist.validation_fraction must be in (0, 1)")
+        _require(self.num_held_out >= 0, "data.mnist.num_held_out must be >= 0")
+        _require(0.0 <= self.augment_rotation <= 180.0, "data.mnist.augment_rotation must be in [0, 180] degrees")
+        _require(0.0 <= self.augment_scale < 1.0, "data.mnist.augment_scale must be in [0, 1)")
+        _require(self.augment_shift >= 0.0 and self.augment_elastic_alpha >= 0.0,
+                 "data.mnist.augment_shift and data.mnist.augment_elastic_alpha must be >= 0")
+        _require(self.augment_elastic_sigma > 0.0, "data.mnist.augment_elastic_sigma must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class CocoConfig:
+    """`data.coco`: Microsoft COCO captions (`t2i.data.coco`, which documents the file layouts).
+
+    Attributes:
+        root: the COCO directory. For `source` "json":
             `annotations/captions_{train,val}2014.json` and the image
             folders `train2014/`, `val2014/`. For "npy": the authors'
             preprocessed files (`{train,dev,test}-images-32x32.npy`, ...,
             `dictionary.pkl`).
-        coco_source: "json" (official captions JSON + JPEGs, decoded and
+        source: "json" (official captions JSON + JPEGs, decoded and
             resized inside tf.data) or "npy" (the authors' 32x32 arrays).
-        coco_split_file: optional Karpathy-style `dataset_coco.json` that
+        split_file: optional Karpathy-style `dataset_coco.json` that
             assigns images to train / val / test ("restval" goes to train);
-            a relative path is taken relative to `coco_root`. Empty: train2014
+            a relative path is taken relative to `root`. Empty: train2014
             is the training split, and val2014 (sorted by image id) gives the
-            first `coco_validation_images` images to validation and the next
-            `coco_test_images` to test.
-        coco_validation_images: validation images taken from val2014 when
+            first `validation_images` images to validation and the next
+            `test_images` to test.
+        validation_images: validation images taken from val2014 when
             there is no split file.
-        coco_test_images: test images taken from val2014 (after the
+        test_images: test images taken from val2014 (after the
             validation ones) when there is no split file.
-        coco_captions_per_image: captions used per image, the first ones by
+        captions_per_image: captions used per image, the first ones by
             annotation id (the paper uses the first 5).
-        coco_cache: directory for a uint8 image cache (one `.npy` per split,
+        cache: directory for a uint8 image cache (one `.npy` per split,
             keyed by image list, size and fit; built on first use, reused
             while valid). Empty: no cache; the training stream then decodes
             every JPEG again each epoch.
-        coco_image_fit: "squash" (resize the whole image to the model size,
+        image_fit: "squash" (resize the whole image to the model size,
             ignoring the aspect ratio) or "center_crop" (the largest centred
             square, then resize).
         min_word_count: training-caption words seen fewer times map to the
@@ -255,19 +268,55 @@ class DataConfig:
         bucketing: group training batches by exact caption length (the
             original code's homogeneous batches); False: plain shuffled
             batches, padded to the longest caption of the batch.
-        augment_rotation, augment_scale, augment_shift, augment_elastic_alpha,
-            augment_elastic_sigma: MNIST training digits are warped afresh
-            each time they are pasted (`t2i.data.augment`, a departure from
-            the paper): rotation up to this many degrees, scaling by up to
-            this fraction, shift up to this many pixels per axis, elastic
-            distortion of this many pixels smoothed over sigma pixels. All
-            zero (the default, the paper's protocol): no augmentation.
-            Validation and test digits are never warped.
+    """
+
+    root: str = ""
+    source: str = "json"
+    split_file: str = ""
+    validation_images: int = 5000
+    test_images: int = 5000
+    captions_per_image: int = 5
+    cache: str = ""
+    image_fit: str = "squash"
+    min_word_count: int = 1
+    min_caption_length: int = 7
+    max_train_caption_length: int = 30
+    bucketing: bool = True
+
+    def __post_init__(self):
+        for name in ("validation_images", "test_images", "captions_per_image", "min_word_count",
+                     "min_caption_length"):
+            _require(getattr(self, name) >= 1, f"data.coco.{name} must be >= 1")
+        _require(self.source in COCO_SOURCES,
+                 f"data.coco.source must be one of {COCO_SOURCES}, got {self.source!r}")
+        _require(self.image_fit in COCO_IMAGE_FITS,
+                 f"data.coco.image_fit must be one of {COCO_IMAGE_FITS}, got {self.image_fit!r}")
+        _require(self.max_train_caption_length > self.min_caption_length,
+                 f"data.coco.max_train_caption_length ({self.max_train_caption_length}) must be greater "
+                 f"than data.coco.min_caption_length ({self.min_caption_length})")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Data protocol: which dataset, the sizes and seed every dataset reads, and one section
+    per dataset with fields of its own (`mnist`, `coco`; scenes has none of its own).
+
+    Attributes:
+        dataset: "mnist_captions", "coco" or "scenes" (`t2i.data.scenes`: examples_per_epoch
+            scenes rendered once and cached, held_out as "green bus", "vintage dog"...).
+        examples_per_epoch: training examples generated afresh (MNIST) or rendered once (scenes)
+            per epoch; a COCO epoch is every training caption.
+        validation_examples: validation examples, the same set every epoch.
+        test_examples: test examples.
+        held_out: compositions never shown in training or validation, e.g.
+            "2 left of 9", "6 above 2", "4 top left" for MNIST
+            (`t2i.data.mnist_captions.parse_composition`), "green bus" for scenes.
+        seed: seed of the data stream (composites, shuffling).
+        mnist: `MnistConfig`, read only when `dataset` is "mnist_captions".
+        coco: `CocoConfig`, read only when `dataset` is "coco".
     """
 
     dataset: str = "mnist_captions"
-    mnist_source: str = "auto"
-    validation_fraction: float = 1.0 / 6.0
     examples_per_epoch: int = 10000
     validation_examples: int = 10000
     test_examples: int = 10000
@@ -275,48 +324,32 @@ class DataConfig:
         "2 left of 9", "6 left of 3", "6 above 2", "2 above 4",
         "4 top left", "5 top right", "8 bottom left", "9 bottom right",
     )
-    num_held_out: int = 0
-    held_out_seed: int = 0
     seed: int = 0
-    coco_root: str = ""
-    coco_source: str = "json"
-    coco_split_file: str = ""
-    coco_validation_images: int = 5000
-    coco_test_images: int = 5000
-    coco_captions_per_image: int = 5
-    coco_cache: str = ""
-    coco_image_fit: str = "squash"
-    min_word_count: int = 1
-    min_caption_length: int = 7
-    max_train_caption_length: int = 30
-    bucketing: bool = True
-    augment_rotation: float = 0.0
-    augment_scale: float = 0.0
-    augment_shift: float = 0.0
-    augment_elastic_alpha: float = 0.0
-    augment_elastic_sigma: float = 4.0
+    mnist: MnistConfig = dataclasses.field(default_factory=MnistConfig)
+    coco: CocoConfig = dataclasses.field(default_factory=CocoConfig)
 
     def __post_init__(self):
-        _require(self.dataset in DATASETS,
-                 f"data.dataset must be one of {DATASETS}, got {self.dataset!r}")
-        _require(0.0 < self.validation_fraction < 1.0, "data.validation_fraction must be in (0, 1)")
-        for name in ("examples_per_epoch", "validation_examples", "test_examples",
-                     "coco_validation_images", "coco_test_images", "coco_captions_per_image",
-                     "min_word_count", "min_caption_length"):
+        _require(self.dataset in catalog.DATASETS,
+                 f"data.dataset must be one of {tuple(catalog.DATASETS)}, got {self.dataset!r}")
+        for name in ("examples_per_epoch", "validation_examples", "test_examples"):
             _require(getattr(self, name) >= 1, f"data.{name} must be >= 1")
-        _require(self.num_held_out >= 0, "data.num_held_out must be >= 0")
-        _require(self.coco_source in COCO_SOURCES,
-                 f"data.coco_source must be one of {COCO_SOURCES}, got {self.coco_source!r}")
-        _require(self.coco_image_fit in COCO_IMAGE_FITS,
-                 f"data.coco_image_fit must be one of {COCO_IMAGE_FITS}, got {self.coco_image_fit!r}")
-        _require(self.max_train_caption_length > self.min_caption_length,
-                 f"data.max_train_caption_length ({self.max_train_caption_length}) must be greater "
-                 f"than data.min_caption_length ({self.min_caption_length})")
-        _require(0.0 <= self.augment_rotation <= 180.0, "data.augment_rotation must be in [0, 180] degrees")
-        _require(0.0 <= self.augment_scale < 1.0, "data.augment_scale must be in [0, 1)")
-        _require(self.augment_shift >= 0.0 and self.augment_elastic_alpha >= 0.0,
-                 "data.augment_shift and data.augment_elastic_alpha must be >= 0")
-        _require(self.augment_elastic_sigma > 0.0, "data.augment_elastic_sigma must be > 0")
+
+
+# The flat data fields of configs written before the per-dataset sections
+# (the shipped model's among them) -> their place now. Old config.json files load,
+# and `--data.OLD` flags work for one more release, with a warning.
+LEGACY_DATA_FIELDS = {
+    "mnist_source": "mnist.source",
+    "validation_fraction": "mnist.validation_fraction",
+    "num_held_out": "mnist.num_held_out",
+    "held_out_seed": "mnist.held_out_seed",
+    **{f"augment_{k}": f"mnist.augment_{k}" for k in ("rotation", "scale", "shift", "elastic_alpha",
+                                                       "elastic_sigma")},
+    **{f"coco_{k}": f"coco.{k}" for k in ("root", "source", "split_file", "validation_images",
+                                          "test_images", "captions_per_image", "cache", "image_fit")},
+    **{k: f"coco.{k}" for k in ("min_word_count", "min_caption_length", "max_train_caption_length",
+                                "bucketing")},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,19 +420,17 @@ class ExperimentConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def __post_init__(self):
-        if self.data.dataset == "mnist_captions":
-            _require((self.model.image_height, self.model.image_width, self.model.channels) == (60, 60, 1),
-                     "mnist_captions composites are 60x60x1: set model.image_height, "
-                     "model.image_width and model.channels to 60, 60, 1")
-            missing = set(MNIST_CAPTION_WORDS) - set(self.text.vocabulary)
-            _require(not missing, f"text.vocabulary lacks MNIST caption words: {sorted(missing)}")
-            _require(self.text.max_caption_length >= 12,
-                     "text.max_caption_length must be >= 12 for MNIST captions")
-
-        if self.data.dataset == "scenes":
-            _require((self.model.image_height, self.model.image_width, self.model.channels) == (32, 32, 3),
-                     "scenes are 32x32x3: set model.image_height, model.image_width and model.channels "
-                     "to 32, 32, 3 (presets scenes_32, scenes_tiny)")
+        entry = catalog.dataset_of(self)
+        shape = (self.model.image_height, self.model.image_width, self.model.channels)
+        if entry.image_shape is not None:
+            _require(shape == entry.image_shape,
+                     f"{entry.name} images are {'x'.join(map(str, entry.image_shape))}: set model.image_height, "
+                     f"model.image_width and model.channels to {', '.join(map(str, entry.image_shape))} "
+                     f"(presets {', '.join(entry.presets)})")
+        missing = set(entry.words) - set(self.text.vocabulary)
+        _require(not missing, f"text.vocabulary lacks {entry.name} caption words: {sorted(missing)}")
+        _require(self.text.max_caption_length >= entry.min_caption_tokens,
+                 f"text.max_caption_length must be >= {entry.min_caption_tokens} for {entry.name} captions")
 
     # --- serialisation -------------------------------------------------
     def to_dict(self) -> dict:
@@ -415,6 +446,9 @@ class ExperimentConfig:
             # Configs written before model.loop existed ran the unrolled graph:
             # they keep it, so their models generate the very same bits.
             d = {**d, "model": {**model, "loop": "unrolled"}}
+        data = d.get("data") if isinstance(d, Mapping) else None
+        if isinstance(data, Mapping) and set(data) & set(LEGACY_DATA_FIELDS):
+            d = {**d, "data": _nest_legacy_data(data)}
         return _from_dict(cls, d, prefix="")
 
     @classmethod
@@ -446,6 +480,7 @@ class ExperimentConfig:
         """
         d = self.to_dict()
         for key, value in overrides.items():
+            key = legacy_key(key)
             path = key.split(".")
             field_type = field_types().get(key)
             if field_type is None:
@@ -506,13 +541,41 @@ def _from_dict(cls, d, prefix, what: str = "config"):
 
 
 def field_types() -> dict[str, Any]:
-    """Dotted field name -> type hint, for every overridable field."""
-    out = {"name": str}
-    hints = typing.get_type_hints(ExperimentConfig)
-    for section in ("model", "text", "data", "train"):
-        sub = hints[section]
-        for key, hint in typing.get_type_hints(sub).items():
-            out[f"{section}.{key}"] = hint
+    """Dotted field name -> type hint, for every overridable field ("data.coco.root": str)."""
+    out = {}
+
+    def walk(cls, prefix):
+        for key, hint in typing.get_type_hints(cls).items():
+            if dataclasses.is_dataclass(hint):
+                walk(hint, f"{prefix}{key}.")
+            else:
+                out[f"{prefix}{key}"] = hint
+
+    walk(ExperimentConfig, "")
+    return out
+
+
+def legacy_key(key: str) -> str:
+    """The dotted key a config field had before the per-dataset sections -> its key now
+    ("data.coco_root" -> "data.coco.root"); any other key unchanged."""
+    section, _, name = key.partition(".")
+    if section == "data" and name in LEGACY_DATA_FIELDS:
+        return f"data.{LEGACY_DATA_FIELDS[name]}"
+    return key
+
+
+def _nest_legacy_data(data: Mapping[str, Any]) -> dict:
+    """A `data` section with flat fields of an older config moved into their sections."""
+    out = {k: v for k, v in data.items() if k not in LEGACY_DATA_FIELDS}
+    for old, value in data.items():
+        if old not in LEGACY_DATA_FIELDS:
+            continue
+        section, name = LEGACY_DATA_FIELDS[old].split(".")
+        if not isinstance(out.setdefault(section, {}), Mapping):
+            raise T2IError(f"config section data.{section} must be an object")
+        if name in out[section]:
+            raise T2IError(f"config sets both data.{old} and data.{section}.{name}")
+        out[section] = {**out[section], name: value}
     return out
 
 
@@ -548,11 +611,11 @@ def mnist_captions() -> ExperimentConfig:
 # default is the paper's value; `mnist_captions_compose` combines the chosen ones.
 COMPOSE_DEPARTURES: dict[str, Any] = {
     "model.caption_encoder": "forward",
-    "data.augment_rotation": 10.0,
-    "data.augment_scale": 0.1,
-    "data.augment_shift": 1.0,
-    "data.augment_elastic_alpha": 30.0,
-    "data.augment_elastic_sigma": 4.0,
+    "data.mnist.augment_rotation": 10.0,
+    "data.mnist.augment_scale": 0.1,
+    "data.mnist.augment_shift": 1.0,
+    "data.mnist.augment_elastic_alpha": 30.0,
+    "data.mnist.augment_elastic_sigma": 4.0,
 }
 
 
@@ -569,9 +632,9 @@ def mnist_captions_compose() -> ExperimentConfig:
 def coco_32() -> ExperimentConfig:
     """The paper's 32x32 Microsoft COCO configuration.
 
-    Set `data.coco_root` (and ideally `data.coco_cache`). The vocabulary is
+    Set `data.coco.root` (and ideally `data.coco.cache`). The vocabulary is
     empty here: `t2i.data.coco.resolve_coco_config` builds it from the
-    training captions (words seen `data.min_word_count` times or more) and
+    training captions (words seen `data.coco.min_word_count` times or more) and
     returns the config with `text.vocabulary` filled in, which is what the
     run's config.json then stores. Training keeps captions of 7 to 29
     tokens in length buckets; validation and test keep captions up to

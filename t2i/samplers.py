@@ -39,6 +39,7 @@ import dataclasses
 
 import numpy as np
 
+from t2i.data import catalog
 from t2i.errors import T2IError
 
 SAMPLER_NAMES = ("plain", "guided", "contrastive", "best_of_k", "rejection")
@@ -134,17 +135,15 @@ def resolve(sampler="plain", guidance: float = 1.0) -> Sampler:
 def interchangeable_for(config) -> np.ndarray | None:
     """The words same-layout negatives swap for a run's dataset: the ten digits of MNIST
     with captions; None where none are defined (COCO)."""
-    if config.data.dataset == "mnist_captions":
-        return interchangeable_ids(config.text, [str(d) for d in range(10)])
-    return None
+    words = catalog.dataset_of(config).interchangeable_words
+    return interchangeable_ids(config.text, list(words)) if words else None
 
 
 def reader_for(config) -> "DigitReader | None":
     """The reader of the digits a caption names for a run's dataset: MNIST with captions;
     None where none is defined (COCO)."""
-    if config.data.dataset == "mnist_captions":
-        return DigitReader(config.text)
-    return None
+    reader = catalog.dataset_of(config).load("reader")
+    return reader(config.text) if reader else None
 
 
 def generate(model, config, tokens, seeds, sampler="plain", *, temperature: float = 1.0,

@@ -28,18 +28,21 @@ import typing
 from t2i.errors import T2IError
 
 _SHORTCUTS = {"epochs": "train.epochs", "steps_per_epoch": "train.steps_per_epoch",
-              "batch_size": "train.batch_size", "coco_root": "data.coco_root",
+              "batch_size": "train.batch_size", "coco_root": "data.coco.root",
               "validation_examples": "data.validation_examples"}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    from t2i.config import field_types
+    from t2i.config import LEGACY_DATA_FIELDS, field_types
+    from t2i.errors import add_deprecated_alias
 
     group = parser.add_argument_group("config fields (override the preset)")
     for key, hint in sorted(field_types().items()):
         kind = getattr(hint, "__name__", None) or str(typing.get_args(hint)[0].__name__) + ",..."
         group.add_argument(f"--{key}", dest=f"cfg:{key}", metavar=kind.upper(), default=None,
                            help=argparse.SUPPRESS if key == "name" else None)
+    for old, new in LEGACY_DATA_FIELDS.items():  # the flat data fields before the per-dataset sections
+        add_deprecated_alias(group, f"--data.{old}", f"--data.{new}", dest=f"cfg:data.{new}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="= --data.validation_examples: composites validated every epoch (default "
                         "10,000; a run with a shorter --steps-per-epoch validates a tenth of the "
                         "examples it trains on, at least 1,000)")
-    p.add_argument("--coco-root", help="= --data.coco_root: the COCO folder (annotations/, train2014/, val2014/)")
+    p.add_argument("--coco-root", help="= --data.coco.root: the COCO folder (annotations/, train2014/, val2014/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
                    help="TensorFlow backend: tf.distribute strategy (mirrored: all local GPUs; "

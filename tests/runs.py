@@ -12,7 +12,7 @@ from t2i import config as C
 from training.train import finalize_config, train
 
 TINY_RUN = {"data.examples_per_epoch": 16, "data.validation_examples": 8, "train.batch_size": 8,
-            "train.epochs": 1, "train.sample_every": 0, "data.mnist_source": "bundled"}
+            "train.epochs": 1, "train.sample_every": 0, "data.mnist.source": "bundled"}
 # Grey initial canvas and larger weights: an untrained model then draws visibly
 # different images for different seeds, so image comparisons mean something.
 VISIBLE = {"model.canvas_init": 0.0, "model.init_stddev": 0.3}

@@ -144,6 +144,52 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
             "per_composition": per}
 
 
+def _digit_report(model, config, tokenizer, images, captions, tokens, held, layouts, *, sampler, seed,
+                  probe_samples, probe_temperatures) -> dict:
+    """MNIST with captions: caption fidelity (the digit classifier reads each named digit at its
+    place; `layouts` says where), with the real composites' ceiling and a shuffled floor, and the
+    composition probe at temperature 1 and at `probe_temperatures`."""
+    from t2i import samplers
+    from t2i.digit_classifier import caption_fidelity, load_classifier
+
+    n = len(captions)
+    types, a, b = layouts.types, layouts.a, layouts.b
+    classifier = load_classifier()
+    generated = samplers.generate(model, config, tokens, seed + np.arange(n), sampler)["images"]
+    report = {
+        "fidelity": _fidelity_table(caption_fidelity(classifier, generated, types, a, b), types, held),
+        "fidelity_ceiling_real": _fidelity_table(caption_fidelity(classifier, images, types, a, b), types, held)}
+    perm = np.random.default_rng(seed).permutation(n)
+    report["fidelity_floor_shuffled"] = float(
+        caption_fidelity(classifier, images, types[perm], a[perm], b[perm]).mean())
+    if probe_samples > 0:
+        report["composition_probe"] = composition_probe(
+            model, tokenizer, classifier, config.data.held_out, probe_samples, seed,
+            sampler=sampler, config=config)
+        # Reduced temperature separates conditioning from sampling noise:
+        # at 0 every image follows the prior means the caption leads to.
+        report["composition_probe_by_temperature"] = {
+            f"{t:g}": {k: v for k, v in composition_probe(
+                model, tokenizer, classifier, config.data.held_out, probe_samples, seed, t,
+                sampler=sampler, config=config).items()
+                if k != "per_composition"}
+            for t in probe_temperatures}
+    return report
+
+
+def _scenes_report(model, config, tokenizer, images, captions, tokens, held, layouts, *, sampler, seed,
+                   probe_samples, probe_temperatures) -> dict:
+    """Scenes: caption fidelity per named attribute and flip success (`training.scenes_eval`)."""
+    from training.scenes_eval import scenes_report
+
+    return scenes_report(model, config, tokenizer, captions, held, images, sampler, seed,
+                         flip_pairs_per_kind=max(1, probe_samples * 5))
+
+
+# `data.dataset` -> its own part of the report; a dataset without one gets the rest (COCO).
+DATASET_REPORTS = {"mnist_captions": _digit_report, "scenes": _scenes_report}
+
+
 def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_k=(1, 10, 100),
              ssi_captions: int = 100, samples: int = 50, retrieval_queries: int = 100,
              candidates: int = 100, checkpoint: str = "best", seed: int = 0,
@@ -153,7 +199,6 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     from t2i import metrics
     from t2i import run as run_lib
     from t2i.data.datasets import open_datasets
-    from t2i.digit_classifier import caption_fidelity, load_classifier
     from t2i.visualize import captioned_grid
 
     if examples < 1 or iw_examples < 1 or ssi_captions < 1 or samples < 2:
@@ -188,34 +233,13 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
         "examples": m, **{f"k={k}": float(np.mean([metrics.importance_weighted_bound(wk[:, i:i + k]).mean()
                                                     for i in range(0, max(iw_k) - k + 1, k)]))
                           for k in iw_k}}
-    if layouts is not None:  # caption fidelity (digits and places), with its ceiling and floor
-        types, a, b = layouts.types, layouts.a, layouts.b
-        classifier = load_classifier()
-        generated = samplers.generate(model, config, tokens, seed + np.arange(n), sampler)["images"]
-        report["fidelity"] = _fidelity_table(caption_fidelity(classifier, generated, types, a, b),
-                                             types, held)
-        report["fidelity_ceiling_real"] = _fidelity_table(
-            caption_fidelity(classifier, images, types, a, b), types, held)
-        perm = np.random.default_rng(seed).permutation(n)
-        report["fidelity_floor_shuffled"] = float(
-            caption_fidelity(classifier, images, types[perm], a[perm], b[perm]).mean())
-        if probe_samples > 0:
-            report["composition_probe"] = composition_probe(
-                model, tokenizer, classifier, config.data.held_out, probe_samples, seed,
-                sampler=sampler, config=config)
-            # Reduced temperature separates conditioning from sampling noise:
-            # at 0 every image follows the prior means the caption leads to.
-            report["composition_probe_by_temperature"] = {
-                f"{t:g}": {k: v for k, v in composition_probe(
-                    model, tokenizer, classifier, config.data.held_out, probe_samples, seed, t,
-                    sampler=sampler, config=config).items()
-                    if k != "per_composition"}
-                for t in probe_temperatures}
-    elif config.data.dataset == "scenes":  # caption fidelity per attribute, flip success
-        from training.scenes_eval import scenes_report
-
-        report.update(scenes_report(model, config, tokenizer, captions, held, images, sampler, seed,
-                                    flip_pairs_per_kind=max(1, probe_samples * 5)))
+    # What only this dataset can say: MNIST's caption fidelity (digits and places, with the
+    # real composites' ceiling) and composition probe; scenes' fidelity per attribute and flips.
+    dataset_report = DATASET_REPORTS.get(config.data.dataset)
+    if dataset_report is not None:
+        report.update(dataset_report(
+            model, config, tokenizer, images, captions, tokens, held, layouts, sampler=sampler, seed=seed,
+            probe_samples=probe_samples, probe_temperatures=probe_temperatures))
     # SSI and diversity.
     c = min(ssi_captions, n)
     reps = np.repeat(tokens[:c], samples, axis=0)

@@ -19,13 +19,14 @@ import time
 from pathlib import Path
 
 from t2i.config import ExperimentConfig
+from t2i.data import catalog
 from t2i.errors import T2IError
 from t2i import run as run_lib
 
 
 def _resolved_config(config: ExperimentConfig, held_out: tuple[str, ...]) -> ExperimentConfig:
     """Records the held-out compositions explicitly, even when drawn by seed."""
-    return config.override({"data.held_out": tuple(held_out), "data.num_held_out": 0})
+    return config.override({"data.held_out": tuple(held_out), "data.mnist.num_held_out": 0})
 
 
 def _initial_epoch(backup_dir: Path) -> int:
@@ -82,11 +83,12 @@ def finalize_config(config: ExperimentConfig | None, run_dir, overrides=None, *,
 
 
 def short_run_validation(config: ExperimentConfig, overrides, report) -> ExperimentConfig:
-    """A short MNIST epoch (steps_per_epoch given, below the full epoch) validates a tenth of
-    what it trains on, at least 1,000 composites, unless the validation size was given."""
+    """A short epoch (steps_per_epoch given, below the full epoch) of a dataset whose examples
+    are drawn afresh (MNIST composites: `fresh_examples` in `t2i.data.catalog`) validates a
+    tenth of what it trains on, at least 1,000 examples, unless the validation size was given."""
     if "data.validation_examples" in overrides or "train.steps_per_epoch" not in overrides:
         return config
-    if config.data.dataset != "mnist_captions":
+    if not catalog.dataset_of(config).fresh_examples:
         return config
     trained = config.train.steps_per_epoch * config.train.batch_size
     if not 0 < trained < config.data.examples_per_epoch:

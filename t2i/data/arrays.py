@@ -24,6 +24,7 @@ import numpy as np
 
 from t2i.config import ExperimentConfig
 from t2i.data.augment import DigitAugmentation
+from t2i.data import catalog
 from t2i.data.datasets import Datasets, TestExamples
 from t2i.data.mnist import load_mnist, split_validation
 from t2i.data.mnist_captions import (CompositeSampler, Composites, all_compositions, captions_for,
@@ -42,13 +43,13 @@ _AUGMENT_KEY = 3
 def held_out_compositions(config: ExperimentConfig) -> tuple[str, ...]:
     """The run's held-out compositions, canonical and de-duplicated.
 
-    `data.held_out` if given, else `data.num_held_out` compositions drawn by
-    `data.held_out_seed`.
+    `data.held_out` if given, else `data.mnist.num_held_out` compositions drawn by
+    `data.mnist.held_out_seed`.
     """
     if config.data.held_out:
         return tuple(dict.fromkeys(str(parse_composition(c)) for c in config.data.held_out))
-    if config.data.num_held_out > 0:
-        return draw_held_out(config.data.num_held_out, config.data.held_out_seed)
+    if config.data.mnist.num_held_out > 0:
+        return draw_held_out(config.data.mnist.num_held_out, config.data.mnist.held_out_seed)
     return ()
 
 
@@ -109,9 +110,9 @@ def prepare_mnist_captions(config: ExperimentConfig) -> MnistCaptionsData:
         raise T2IError(f"data.dataset {data.dataset!r}: this is the MNIST-with-captions pipeline "
                        "(COCO has its own: t2i.data.coco.make_coco_datasets)")
     held_out = held_out_compositions(config)
-    digits = load_mnist(data.mnist_source)
+    digits = load_mnist(data.mnist.source)
     x_tr, y_tr, x_val, y_val = split_validation(
-        digits.x_train, digits.y_train, fraction=data.validation_fraction, seed=data.seed)
+        digits.x_train, digits.y_train, fraction=data.mnist.validation_fraction, seed=data.seed)
     steps_per_epoch = config.train.steps_per_epoch or data.examples_per_epoch // batch_size
     if steps_per_epoch < 1:
         raise T2IError(f"data.examples_per_epoch ({data.examples_per_epoch}) is smaller than "
@@ -124,18 +125,18 @@ def prepare_mnist_captions(config: ExperimentConfig) -> MnistCaptionsData:
         held_out=held_out, mnist_source=digits.source,
         train_sampler=CompositeSampler(x_tr, y_tr, held_out), validation=val, test=test,
         steps_per_epoch=steps_per_epoch, batch_size=batch_size, seed=data.seed,
-        augmentation=DigitAugmentation.from_config(data))
+        augmentation=DigitAugmentation.from_config(data.mnist))
 
 
 def prepare(config: ExperimentConfig):
-    """The examples of a run's dataset, before any pipeline: `MnistCaptionsData` or
-    `t2i.data.scenes.dataset.ScenesData` (the same interface: `epoch(e)`, `validation`,
-    `test`, `steps_per_epoch`, `batch_size`, `datasets(train, validation, test)`)."""
-    if config.data.dataset == "scenes":
-        from t2i.data.scenes.dataset import prepare_scenes
-
-        return prepare_scenes(config)
-    return prepare_mnist_captions(config)
+    """The examples of a run's dataset, before any pipeline, by its entry in `t2i.data.catalog`:
+    `MnistCaptionsData` or `t2i.data.scenes.dataset.ScenesData` (the same interface: `epoch(e)`,
+    `validation`, `test`, `steps_per_epoch`, `batch_size`, `datasets(train, validation, test)`)."""
+    prepare_dataset = catalog.dataset_of(config).load("prepare")
+    if prepare_dataset is None:
+        raise T2IError(f"data.dataset {config.data.dataset!r} has pipelines of its own, not examples "
+                       "prepared in NumPy (t2i.data.datasets.open_datasets opens it)")
+    return prepare_dataset(config)
 
 
 def to_float(images: np.ndarray) -> np.ndarray:

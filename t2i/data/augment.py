@@ -67,10 +67,10 @@ class DigitAugmentation:
         return bool(self.rotation or self.scale or self.shift or self.elastic_alpha)
 
     @classmethod
-    def from_config(cls, data) -> "DigitAugmentation":
-        """From a `DataConfig`'s `augment_*` fields."""
-        return cls(rotation=data.augment_rotation, scale=data.augment_scale, shift=data.augment_shift,
-                   elastic_alpha=data.augment_elastic_alpha, elastic_sigma=data.augment_elastic_sigma)
+    def from_config(cls, mnist) -> "DigitAugmentation":
+        """From a `MnistConfig`'s (`data.mnist`) `augment_*` fields."""
+        return cls(rotation=mnist.augment_rotation, scale=mnist.augment_scale, shift=mnist.augment_shift,
+                   elastic_alpha=mnist.augment_elastic_alpha, elastic_sigma=mnist.augment_elastic_sigma)
 
     def __call__(self, digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Warps uint8 digits [n, h, w] with parameters drawn from `rng` (in a fixed order)."""

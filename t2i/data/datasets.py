@@ -28,6 +28,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from t2i.data import catalog
 from t2i.errors import T2IError
 
 
@@ -147,17 +148,14 @@ def open_datasets(config, initial_epoch: int = 0):
     """
     import keras
 
+    entry = catalog.dataset_of(config)
     on_tf = keras.backend.backend() == "tensorflow"
-    if config.data.dataset == "coco":
+    if entry.pipelines:  # a dataset with pipelines of its own (COCO), in tf.data
         if not on_tf:
-            raise T2IError("the COCO input pipeline decodes JPEGs with tf.data: train COCO with "
-                           "KERAS_BACKEND=tensorflow (JAX runs MNIST with captions)")
-        from t2i.data.coco import make_coco_datasets, resolve_coco_config
-        from t2i.text import CaptionTokenizer
-
-        config = resolve_coco_config(config)
-        tokenizer = CaptionTokenizer(config.text)
-        return config, tokenizer, make_coco_datasets(config, tokenizer, initial_epoch=initial_epoch)
+            raise T2IError(f"the {entry.name} input pipeline runs in tf.data (for COCO: it decodes JPEGs): "
+                           f"train {entry.name} with KERAS_BACKEND=tensorflow (JAX runs the datasets "
+                           f"prepared in NumPy: {', '.join(n for n, e in catalog.DATASETS.items() if e.prepare)})")
+        return entry.load("pipelines")(config, initial_epoch)
     if on_tf:
         from t2i.data.pipeline import make_datasets
         from t2i.text import CaptionTokenizer

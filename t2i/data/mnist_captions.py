@@ -274,6 +274,24 @@ def captions_for(composition) -> list[str]:
     return [caption(k, c.a, c.b) for k in c.types]
 
 
+def held_out_captions(config) -> list[str]:
+    """One caption per held-out composition of a run ("the digit 2 is on the left of the
+    digit 9 .": the first phrasing of each)."""
+    return [captions_for(parse_composition(c))[0] for c in config.data.held_out]
+
+
+# Layouts (type, a, b) of the seen captions the demo and the sample figures offer; those a
+# run holds out are left out.
+EXAMPLES = ((0, 7, 1), (2, 3, 8), (1, 5, 0), (4, 6, None), (3, 4, 9), (5, 2, None),
+            (0, 1, 4), (7, 8, None), (2, 9, 6), (6, 0, None))
+
+
+def seen_examples(config) -> list[str]:
+    """Captions of `EXAMPLES` whose compositions a run saw in training."""
+    held = {parse_composition(h) for h in config.data.held_out}
+    return [caption(k, a, b) for k, a, b in EXAMPLES if composition_of(k, a, b) not in held]
+
+
 def composition_indices(types: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Vectorised `composition_of(k, a, b).index`: int [n] -> int64 [n]."""
     types, a, b = (np.asarray(v, np.int64) for v in (types, a, b))

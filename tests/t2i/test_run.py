@@ -62,7 +62,7 @@ def test_shipped_model_loads_and_generates(shipped):
     assert (path / run_lib.PACKED_WEIGHTS).stat().st_size < 15e6
     config, model = shipped
     assert (config.name, config.model.num_steps, config.model.conditioning) == ("mnist_captions", 32, "align")
-    assert sorted(config.data.held_out) == sorted(HELD_OUT) and config.data.num_held_out == 0
+    assert sorted(config.data.held_out) == sorted(HELD_OUT) and config.data.mnist.num_held_out == 0
     tokens = CaptionTokenizer(config.text).encode(["the digit 7 is on the left of the digit 1 ."] * 2)
     images = model.generate(tokens, [0, 0])["images"]
     assert images.shape == (2, 60, 60, 1)

@@ -100,7 +100,7 @@ def test_unknown_words_are_read_as_unk_with_a_warning(run_dir, tmp_path, capsys)
     (["train", "--out", "{tmp}/fresh", "--resume"], "does not exist"),
     (["train", "--out", "{run}", "--resume", "--model.num_steps", "4"], "only --epochs may change"),
     (["train", "--preset", "tiny", "--out", "{tmp}/r", "--model.num_steps", "three"], "cannot parse 'three'"),
-    (["train", "--preset", "tiny", "--out", "{tmp}/r", "--data.mnist_source", "{tmp}/missing.npz"],
+    (["train", "--preset", "tiny", "--out", "{tmp}/r", "--data.mnist.source", "{tmp}/missing.npz"],
      "missing.npz"),
     (["train", "--preset", "coco_32", "--out", "{tmp}/r"], "COCO"),
 ])
@@ -113,7 +113,7 @@ def test_malformed_data_file(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"this is not an npz file")
     err = _error(capsys, ["train", "--preset", "tiny", "--out", str(tmp_path / "r"),
-                          "--data.mnist_source", str(bad)])
+                          "--data.mnist.source", str(bad)])
     assert "bad.npz" in err
 
 
@@ -174,3 +174,20 @@ def test_maintained_tools_are_t2i_subcommands(run_dir, tmp_path, capsys):
     assert capsys.readouterr().out.startswith("usage: t2i classifier scenes")
     assert _error(capsys, ["classifier", "cats"]) == "t2i: error: name the classifier to train: digits or scenes"
     assert _error(capsys, ["ops", str(tmp_path)]) == f"t2i: error: no saved_model.pb in {tmp_path}"
+
+
+def test_flat_data_flags_are_deprecated_aliases_of_the_per_dataset_sections(capsys):
+    from t2i.config import LEGACY_DATA_FIELDS
+    from t2i_cli.commands import _parser
+
+    parser = _parser()
+    for old, new in LEGACY_DATA_FIELDS.items():
+        args = parser.parse_args(["train", "--out", "r", f"--data.{old}", "7"])
+        assert getattr(args, f"cfg:data.{new}") == "7"
+        assert capsys.readouterr().err.strip() == (
+            f"t2i: warning: --data.{old} is deprecated and will be removed in the next release; "
+            f"use --data.{new}")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    shown = capsys.readouterr().out
+    assert "--data.coco.root" in shown and "--data.coco_root" not in shown

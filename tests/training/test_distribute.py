@@ -26,7 +26,7 @@ from training.distribute import is_chief_process, local_cluster, make_distributi
 
 ROOT = Path(__file__).resolve().parents[2]
 # Tiny model with larger weights (KL and noise matter), 3 steps of 8 images per epoch.
-FLAGS = ["--preset", "tiny", "--data.mnist_source", "bundled", "--train.sample_every", "0",
+FLAGS = ["--preset", "tiny", "--data.mnist.source", "bundled", "--train.sample_every", "0",
          "--model.init_stddev", "0.3", "--data.examples_per_epoch", "24",
          "--data.validation_examples", "16", "--quiet"]
 
@@ -135,7 +135,7 @@ from training.train import train
 import training.distribute as D
 mirrored = tf.distribute.MirroredStrategy
 tf.distribute.MirroredStrategy = lambda: mirrored(["/cpu:0", "/cpu:1"])
-cfg = C.tiny().override({{"data.mnist_source": "bundled", "train.sample_every": 0,
+cfg = C.tiny().override({{"data.mnist.source": "bundled", "train.sample_every": 0,
     "model.init_stddev": 0.3, "data.examples_per_epoch": 24, "data.validation_examples": 16}})
 name = sys.argv[2]
 h = train(cfg, sys.argv[1] + "/" + name, verbose=0, strategy=name)

@@ -21,7 +21,7 @@ from training.train import finalize_config, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = {"data.examples_per_epoch": 32, "data.validation_examples": 16, "data.test_examples": 16,
-         "train.batch_size": 8, "data.mnist_source": "bundled"}
+         "train.batch_size": 8, "data.mnist.source": "bundled"}
 
 
 def _config(**overrides):
@@ -49,7 +49,7 @@ def test_loss_falls_on_a_fixed_batch():
 
 
 # Held-out compositions drawn by seed; two epochs (tiny's default), a sample grid each.
-DRAWN = {"data.held_out": "", "data.num_held_out": 3, "data.held_out_seed": 5}
+DRAWN = {"data.held_out": "", "data.mnist.num_held_out": 3, "data.mnist.held_out_seed": 5}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_run_directory_contents(straight):
                                      "val_reconstruction_loss", "val_kl_loss"}
     saved = C.ExperimentConfig.load(run_dir / "config.json")
     # Held-out compositions drawn by seed are recorded explicitly.
-    assert len(saved.data.held_out) == 3 and saved.data.num_held_out == 0
+    assert len(saved.data.held_out) == 3 and saved.data.mnist.num_held_out == 0
     info = json.loads((run_dir / "run_info.json").read_text())
     assert info["held_out"] == list(saved.data.held_out)
     assert "bundled" in info["mnist_source"]

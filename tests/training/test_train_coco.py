@@ -25,8 +25,8 @@ def test_tiny_coco_trains_samples_sharpens_exports_and_serves(tmp_path, capsys):
     run = tmp_path / "run"
     assert cli.main(["train", "--preset", "coco_32", "--coco-root", str(fx.root), "--out", str(run),
                      "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "8",
-                     "--data.coco_validation_images", "6", "--data.coco_test_images", "6",
-                     "--data.coco_cache", str(tmp_path / "cache"), "--quiet", *TINY_MODEL]) == 0
+                     "--data.coco.validation_images", "6", "--data.coco.test_images", "6",
+                     "--data.coco.cache", str(tmp_path / "cache"), "--quiet", *TINY_MODEL]) == 0
 
     config = run_lib.load_run_config(run)
     # The vocabulary was built from the training captions and saved with the run.

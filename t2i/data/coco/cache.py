@@ -48,7 +48,7 @@ def cached_pixels(split: CocoSplit, root: Path, cache_dir: Path, height: int, wi
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise T2IError(f"data.coco_cache {cache_dir}: cannot be created ({e.strerror})") from None
+        raise T2IError(f"data.coco.cache {cache_dir}: cannot be created ({e.strerror})") from None
     pixels, ok, errors = decode_files(split.files, height, width, fit)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
@@ -61,7 +61,7 @@ def cached_pixels(split: CocoSplit, root: Path, cache_dir: Path, height: int, wi
         tmp_meta.write_text(json.dumps(meta) + "\n")
         os.replace(tmp_meta, meta_path)  # written last: marks the .npy complete
     except OSError as e:
-        raise T2IError(f"data.coco_cache {cache_dir}: cannot write {path.name} ({e.strerror})") from None
+        raise T2IError(f"data.coco.cache {cache_dir}: cannot write {path.name} ({e.strerror})") from None
     info["status"] = "built"
     return pixels, ok, errors, info
 
@@ -70,10 +70,10 @@ def build_cache(config: ExperimentConfig) -> dict:
     """Builds (or checks) the uint8 image cache of every split.
 
     Every image is decoded once with `decode_image` at the model's size and
-    `data.coco_image_fit`, into `<data.coco_cache>/<split>-<H>x<W>-<fit>-<key>.npy`
+    `data.coco.image_fit`, into `<data.coco.cache>/<split>-<H>x<W>-<fit>-<key>.npy`
     (uint8 [M, H, W, 3]) plus a `.json` beside it listing the images that
     failed to decode. The key hashes the split's image list (paths relative
-    to `data.coco_root`, file sizes), the size, the fit and the decoder
+    to `data.coco.root`, file sizes), the size, the fit and the decoder
     version, so a different image list or size gets a new file; a file with
     the right key is reused without decoding anything.
 
@@ -82,20 +82,20 @@ def build_cache(config: ExperimentConfig) -> dict:
         "unreadable"}}.
 
     Raises:
-        T2IError: no `data.coco_cache`, the "npy" source (already 32x32),
+        T2IError: no `data.coco.cache`, the "npy" source (already 32x32),
             unreadable COCO files, an unwritable cache directory.
     """
-    if not config.data.coco_cache:
-        raise T2IError("data.coco_cache is not set: give a directory for the image cache")
-    if config.data.coco_source != "json":
-        raise T2IError("the image cache is for data.coco_source 'json'; the 'npy' source is already 32x32")
+    if not config.data.coco.cache:
+        raise T2IError("data.coco.cache is not set: give a directory for the image cache")
+    if config.data.coco.source != "json":
+        raise T2IError("the image cache is for data.coco.source 'json'; the 'npy' source is already 32x32")
     from t2i.data.coco.loading import load_coco
 
     data = load_coco(config)
     m = config.model
     out = {}
     for name in SPLITS:
-        _, ok, _, info = cached_pixels(data.splits[name], data.root, Path(config.data.coco_cache).expanduser(),
-                                        m.image_height, m.image_width, config.data.coco_image_fit)
+        _, ok, _, info = cached_pixels(data.splits[name], data.root, Path(config.data.coco.cache).expanduser(),
+                                        m.image_height, m.image_width, config.data.coco.image_fit)
         out[name] = dict(info, images=len(ok), unreadable=int((~ok).sum()))
     return out

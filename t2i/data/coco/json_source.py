@@ -118,10 +118,10 @@ def _make_split(name: str, root: Path, entries, report: dict, stats: dict) -> Co
 
 def load_json(root: Path, d) -> CocoData:
     report, stats = new_report(), {}
-    k = d.coco_captions_per_image
+    k = d.coco.captions_per_image
     split_path = None
-    if d.coco_split_file:
-        split_path = Path(d.coco_split_file).expanduser()
+    if d.coco.split_file:
+        split_path = Path(d.coco.split_file).expanduser()
         split_path = split_path if split_path.is_absolute() else root / split_path
     official = {folder: root / rel for folder, rel in CAPTION_FILES.items()}
     use_sentences = split_path is not None and not any(p.exists() for p in official.values())
@@ -154,10 +154,10 @@ def load_json(root: Path, d) -> CocoData:
 def _default_split(images, captions, d, stats) -> dict:
     train = sorted(i for i, (folder, _) in images.items() if folder == "train2014")
     val = sorted(i for i, (folder, _) in images.items() if folder == "val2014")
-    nv, nt = d.coco_validation_images, d.coco_test_images
+    nv, nt = d.coco.validation_images, d.coco.test_images
     if len(val) < nv + nt:
         raise T2IError(f"{CAPTION_FILES['val2014']} lists {len(val)} images, fewer than "
-                       f"data.coco_validation_images + data.coco_test_images = {nv} + {nt}")
+                       f"data.coco.validation_images + data.coco.test_images = {nv} + {nt}")
     stats["val2014_images_unused"] = len(val) - nv - nt
 
     def entries(ids):

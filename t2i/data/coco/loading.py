@@ -22,19 +22,19 @@ def load_coco(config: ExperimentConfig) -> CocoData:
     `make_coco_datasets` reads the files and warns about skips once.
 
     Raises:
-        T2IError: `data.coco_root` unset or missing, a missing or malformed
+        T2IError: `data.coco.root` unset or missing, a missing or malformed
             JSON / pickle / `.npy` file, a split without examples.
     """
     d = config.data
-    if not d.coco_root:
-        raise T2IError("data.coco_root is not set: give the COCO directory, e.g. --data.coco_root /data/coco")
-    root = Path(d.coco_root).expanduser()
+    if not d.coco.root:
+        raise T2IError("data.coco.root is not set: give the COCO directory, e.g. --data.coco.root /data/coco")
+    root = Path(d.coco.root).expanduser()
     if not root.is_dir():
-        raise T2IError(f"data.coco_root {root}: no such directory")
-    key = (str(root.resolve()), d.coco_source, d.coco_split_file, d.coco_captions_per_image,
-           d.coco_validation_images, d.coco_test_images, _fingerprint(root, d))
+        raise T2IError(f"data.coco.root {root}: no such directory")
+    key = (str(root.resolve()), d.coco.source, d.coco.split_file, d.coco.captions_per_image,
+           d.coco.validation_images, d.coco.test_images, _fingerprint(root, d))
     if _LOADED.get("key") != key:
-        data = load_npy(root) if d.coco_source == "npy" else load_json(root, d)
+        data = load_npy(root) if d.coco.source == "npy" else load_json(root, d)
         for split in data.splits.values():
             if not len(split.captions):
                 raise T2IError(f"{data.source}: the {split.name} split has no usable captions")
@@ -54,7 +54,7 @@ _LOADED: dict = {}
 def _fingerprint(root: Path, d) -> tuple:
     names = ([f"{NPY_SPLITS[s]}-{k}.npy" for s in SPLITS for k in ("images-32x32", "captions", "captions-len",
                                                                       "cap2im")] + ["dictionary.pkl"]
-             if d.coco_source == "npy" else list(CAPTION_FILES.values()) + [d.coco_split_file])
+             if d.coco.source == "npy" else list(CAPTION_FILES.values()) + [d.coco.split_file])
     out = []
     for name in names:
         try:

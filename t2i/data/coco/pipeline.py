@@ -54,7 +54,7 @@ def make_coco_datasets(config: ExperimentConfig, tokenizer, initial_epoch: int =
         "train_examples" (after the length filter),
         "train_captions_outside_lengths", "length_buckets",
         "captions_beyond_first", ...; `cache` {split: {"path", "status"}}
-        where `data.coco_cache` is used; `grid_captions` the first caption
+        where `data.coco.cache` is used; `grid_captions` the first caption
         of 8 test images spread over the split, and no held-out ones.
 
     Raises:
@@ -71,9 +71,9 @@ def make_coco_datasets(config: ExperimentConfig, tokenizer, initial_epoch: int =
     if not config.text.vocabulary:
         raise T2IError("text.vocabulary is empty: build it from the training captions with "
                        "t2i.data.coco.resolve_coco_config(config) first")
-    if config.text.max_caption_length < d.max_train_caption_length - 1:
+    if config.text.max_caption_length < d.coco.max_train_caption_length - 1:
         raise T2IError(f"text.max_caption_length ({config.text.max_caption_length}) must be at least "
-                       f"data.max_train_caption_length - 1 ({d.max_train_caption_length - 1})")
+                       f"data.coco.max_train_caption_length - 1 ({d.coco.max_train_caption_length - 1})")
     height, width = m.image_height, m.image_width
     data = load_coco(config)
     report, stats = data.report, data.stats
@@ -84,8 +84,8 @@ def make_coco_datasets(config: ExperimentConfig, tokenizer, initial_epoch: int =
     stats["train_examples"] = len(train.captions)
     stats["train_captions_outside_lengths"] = len(splits["train"].captions) - len(train.captions)
     if not len(train.captions):
-        raise T2IError(f"{data.source}: no training caption has {d.min_caption_length} to "
-                       f"{d.max_train_caption_length - 1} tokens")
+        raise T2IError(f"{data.source}: no training caption has {d.coco.min_caption_length} to "
+                       f"{d.coco.max_train_caption_length - 1} tokens")
     # Validation and test: every length the model takes.
     for name in ("validation", "test"):
         split = splits[name]
@@ -100,7 +100,7 @@ def make_coco_datasets(config: ExperimentConfig, tokenizer, initial_epoch: int =
     stats["images"] = {n: s.num_images for n, s in splits.items()}
     stats["captions"] = {n: len(s.captions) for n, s in splits.items()}
 
-    plan = BatchPlan(train.lengths, config.train.batch_size, seed=d.seed, bucketing=d.bucketing,
+    plan = BatchPlan(train.lengths, config.train.batch_size, seed=d.seed, bucketing=d.coco.bucketing,
                      steps_per_epoch=config.train.steps_per_epoch)
     stats["length_buckets"] = len(plan.buckets)
 
@@ -112,7 +112,7 @@ def make_coco_datasets(config: ExperimentConfig, tokenizer, initial_epoch: int =
                 .flat_map(lambda e: _batches(train, plan.epoch, height, width, e)))
     if train.pixels is None:
         def decode_batch(files, captions):
-            images = tf.map_fn(lambda f: decode_image(f, height, width, d.coco_image_fit), files,
+            images = tf.map_fn(lambda f: decode_image(f, height, width, d.coco.image_fit), files,
                                fn_output_signature=tf.TensorSpec([height, width, 3], tf.uint8))
             return images, captions
 
@@ -145,17 +145,17 @@ def _attach_pixels(data: CocoData, config: ExperimentConfig, height: int, width:
     """
     splits, cache = dict(data.splits), {}
     d = config.data
-    if d.coco_source == "npy":
+    if d.coco.source == "npy":
         if (height, width) != (NPY_SIZE, NPY_SIZE):
             raise T2IError(f"the 'npy' COCO source holds 32x32 images; the model is {height}x{width}")
         return splits, cache
-    cache_dir = Path(d.coco_cache).expanduser() if d.coco_cache else None
+    cache_dir = Path(d.coco.cache).expanduser() if d.coco.cache else None
     for name, split in splits.items():
         if cache_dir is not None:
             pixels, ok, errors, cache[name] = cached_pixels(split, data.root, cache_dir, height, width,
-                                                             d.coco_image_fit)
+                                                             d.coco.image_fit)
         elif name != "train":
-            pixels, ok, errors = decode_files(split.files, height, width, d.coco_image_fit)
+            pixels, ok, errors = decode_files(split.files, height, width, d.coco.image_fit)
         else:
             # Streamed from JPEGs: check each header now rather than fail mid-epoch.
             pixels, ok = None, np.array([looks_like_jpeg(f) for f in split.files], bool)
@@ -191,3 +191,19 @@ def _batches(split: CocoSplit, batches_of_epoch, height: int, width: int, epoch)
 
     return tf.data.Dataset.from_generator(
         generate, args=(epoch,), output_signature=(spec, tf.TensorSpec([None], tf.string)))
+
+
+def open_coco(config: ExperimentConfig, initial_epoch: int = 0):
+    """COCO's pipelines for `t2i.data.datasets.open_datasets` (its entry in `t2i.data.catalog`):
+    (the config with its vocabulary built from the training captions, its tokenizer, the
+    `Datasets`).
+
+    Raises:
+        T2IError: what `resolve_coco_config` and `make_coco_datasets` raise.
+    """
+    from t2i.data.coco.vocabulary import resolve_coco_config
+    from t2i.text import CaptionTokenizer
+
+    config = resolve_coco_config(config)
+    tokenizer = CaptionTokenizer(config.text)
+    return config, tokenizer, make_coco_datasets(config, tokenizer, initial_epoch=initial_epoch)

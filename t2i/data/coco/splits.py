@@ -82,7 +82,7 @@ class CocoData:
 
 
 def length_filtered(split: CocoSplit, config: ExperimentConfig) -> CocoSplit:
-    """The training length filter: `data.min_caption_length` <= tokens < `data.max_train_caption_length`."""
+    """The training length filter: `data.coco.min_caption_length` <= tokens < `data.coco.max_train_caption_length`."""
     d = config.data
-    return split.keep_captions((split.lengths >= d.min_caption_length)
-                               & (split.lengths < d.max_train_caption_length))
+    return split.keep_captions((split.lengths >= d.coco.min_caption_length)
+                               & (split.lengths < d.coco.max_train_caption_length))

@@ -47,10 +47,10 @@ def resolve_coco_config(config: ExperimentConfig) -> ExperimentConfig:
     """Returns `config` with `text.vocabulary` built from the training captions.
 
     The vocabulary counts the captions that training uses: the training
-    split's first `data.coco_captions_per_image` captions per (existing)
-    image, filtered to `data.min_caption_length` <= tokens <
-    `data.max_train_caption_length`; words seen fewer than
-    `data.min_word_count` times are left out (they map to the OOV token).
+    split's first `data.coco.captions_per_image` captions per (existing)
+    image, filtered to `data.coco.min_caption_length` <= tokens <
+    `data.coco.max_train_caption_length`; words seen fewer than
+    `data.coco.min_word_count` times are left out (they map to the OOV token).
     A config that already has a vocabulary, or whose dataset is not "coco",
     is returned unchanged, so this can be called on every config.
 
@@ -64,8 +64,8 @@ def resolve_coco_config(config: ExperimentConfig) -> ExperimentConfig:
 
     data = load_coco(config)
     train = length_filtered(data.splits["train"], config)
-    vocabulary = build_vocabulary(train.captions, config.data.min_word_count)
+    vocabulary = build_vocabulary(train.captions, config.data.coco.min_word_count)
     if not vocabulary:
         raise T2IError(f"{data.source}: no training caption has a word seen "
-                       f"{config.data.min_word_count} times (data.min_word_count)")
+                       f"{config.data.coco.min_word_count} times (data.coco.min_word_count)")
     return config.override({"text.vocabulary": vocabulary})

@@ -108,6 +108,26 @@ def parse_composition(text) -> Composition:
     return Composition(kind, obj, value)
 
 
+def held_out_captions(config) -> list[str]:
+    """One caption per held-out composition of a run ("a stop sign flying in clear skies"),
+    `DEFAULT_HELD_OUT` when the config names none."""
+    return [parse_composition(c).caption() for c in (config.data.held_out or DEFAULT_HELD_OUT)]
+
+
+# Seen captions the demo and the figures offer for a scenes run: the slides' flips.
+EXAMPLES = (
+    "a yellow bus parked in a parking lot", "a red bus parked in a parking lot",
+    "a plane flying in blue skies", "a plane flying in rainy skies",
+    "two elephants on a dry grass field", "two elephants on a green grass field",
+    "a vintage photo of a cat on green grass", "a balloon flying in the night sky",
+)
+
+
+def seen_examples(config) -> list[str]:
+    """`EXAMPLES`: the slides' colour, background and object flips."""
+    return list(EXAMPLES)
+
+
 @dataclasses.dataclass
 class Scenes:
     """A batch of scenes.

@@ -8,7 +8,7 @@ from t2i.data.pipeline import make_datasets
 from t2i.text import CaptionTokenizer
 from t2i.text_numpy import NumpyCaptionTokenizer
 
-CFG = C.tiny().override({"data.mnist_source": "bundled", "data.examples_per_epoch": 24,
+CFG = C.tiny().override({"data.mnist.source": "bundled", "data.examples_per_epoch": 24,
                          "data.validation_examples": 20, "data.test_examples": 12})
 
 

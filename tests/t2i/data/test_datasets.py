@@ -11,7 +11,7 @@ from t2i.data.mnist_captions import Composites
 from t2i.data.pipeline import sample_captions
 
 TINY = {"data.examples_per_epoch": 16, "data.validation_examples": 8, "data.test_examples": 6,
-        "train.batch_size": 8, "data.mnist_source": "bundled"}
+        "train.batch_size": 8, "data.mnist.source": "bundled"}
 
 
 def _layouts(n):

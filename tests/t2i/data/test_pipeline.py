@@ -31,7 +31,7 @@ def mnist_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def config(mnist_file):
-    return configs.tiny().override({"data.mnist_source": mnist_file, "data.examples_per_epoch": 32,
+    return configs.tiny().override({"data.mnist.source": mnist_file, "data.examples_per_epoch": 32,
                                     "data.validation_examples": 30, "data.test_examples": 200,
                                     "data.seed": 5})
 
@@ -67,7 +67,7 @@ def digit_ids(images):
 
 def test_shapes_dtypes_and_tokens_decode(config, tokenizer):
     data = make_datasets(config, tokenizer)
-    assert data.steps_per_epoch == 32 // 8 and data.mnist_source == config.data.mnist_source
+    assert data.steps_per_epoch == 32 // 8 and data.mnist_source == config.data.mnist.source
     assert data.held_out == config.data.held_out
     spec = data.train.element_spec
     assert set(spec) == {"images", "tokens"}
@@ -78,7 +78,7 @@ def test_shapes_dtypes_and_tokens_decode(config, tokenizer):
     assert 0.0 <= batch["images"].min() and batch["images"].max() <= 240 / 255 + 1e-7
     captions = decode(tokenizer, batch["tokens"])
     # The batch is the first 8 composites of epoch 0, drawn with default_rng([seed, 0]).
-    x_tr, y_tr, _, _ = split_validation(*_train_digits(config), config.data.validation_fraction, 5)
+    x_tr, y_tr, _, _ = split_validation(*_train_digits(config), config.data.mnist.validation_fraction, 5)
     expected = CompositeSampler(x_tr, y_tr, config.data.held_out).sample(
         32, np.random.default_rng([5, 0]), which="seen")
     assert captions == list(expected.captions[:8])
@@ -90,7 +90,7 @@ def test_shapes_dtypes_and_tokens_decode(config, tokenizer):
 
 
 def _train_digits(config):
-    with np.load(config.data.mnist_source) as f:
+    with np.load(config.data.mnist.source) as f:
         return f["x_train"], f["y_train"]
 
 
@@ -123,7 +123,7 @@ def test_explicit_steps_per_epoch_sets_the_epoch_length(config, tokenizer):
 
 
 def test_no_held_out_composition_in_train_or_validation(config, tokenizer):
-    cfg = config.override({"data.held_out": (), "data.num_held_out": 80, "data.held_out_seed": 1})
+    cfg = config.override({"data.held_out": (), "data.mnist.num_held_out": 80, "data.mnist.held_out_seed": 1})
     data = make_datasets(cfg, tokenizer)
     assert data.held_out == draw_held_out(80, 1)
     held = set(data.held_out)
@@ -141,7 +141,7 @@ def test_no_held_out_composition_in_train_or_validation(config, tokenizer):
 
 def test_validation_and_test_come_from_their_own_digits(config, tokenizer):
     data = make_datasets(config, tokenizer)
-    x_tr, _, x_val, _ = split_validation(*_train_digits(config), config.data.validation_fraction, 5)
+    x_tr, _, x_val, _ = split_validation(*_train_digits(config), config.data.mnist.validation_fraction, 5)
     train_ids = {int(x[0, 0]) for x in x_tr}
     val_ids = {int(x[0, 0]) for x in x_val}
 
@@ -166,7 +166,7 @@ def test_validation_and_test_come_from_their_own_digits(config, tokenizer):
 
 
 def test_coco_is_refused(tokenizer):
-    with pytest.raises(T2IError, match="this is the MNIST-with-captions pipeline"):
+    with pytest.raises(T2IError, match="data.dataset .coco. has pipelines of its own"):
         make_datasets(configs.coco_32(), tokenizer)
 
 

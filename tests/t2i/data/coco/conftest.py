@@ -47,7 +47,7 @@ def fx(tmp_path_factory):
 @pytest.fixture(scope="package")
 def config(fx):
     cfg = configs.coco_32().override({
-        "data.coco_root": str(fx.root), "data.coco_validation_images": 6, "data.coco_test_images": 6,
+        "data.coco.root": str(fx.root), "data.coco.validation_images": 6, "data.coco.test_images": 6,
         "train.batch_size": BATCH, "data.seed": 3})
     return coco.resolve_coco_config(cfg)
 

@@ -8,7 +8,7 @@ from tests.t2i.data.coco.conftest import take
 
 
 def test_cache_matches_jpeg_path_and_is_reused(fx, config, tokenizer, data, tmp_path, monkeypatch):
-    cached_config = config.override({"data.coco_cache": str(tmp_path / "cache")})
+    cached_config = config.override({"data.coco.cache": str(tmp_path / "cache")})
     cached = coco.make_coco_datasets(cached_config, tokenizer)
     assert {s: c["status"] for s, c in cached.cache.items()} == dict.fromkeys(coco.SPLITS, "built")
     n = data.steps_per_epoch
@@ -35,5 +35,5 @@ def test_cache_matches_jpeg_path_and_is_reused(fx, config, tokenizer, data, tmp_
     # Another size or another image list is another cache file.
     small = coco.build_cache(cached_config.override({"model.image_height": 16, "model.image_width": 16}))
     assert all(v["status"] == "built" and "-16x16-" in v["path"] for v in small.values())
-    moved = coco.build_cache(cached_config.override({"data.coco_validation_images": 5}))
+    moved = coco.build_cache(cached_config.override({"data.coco.validation_images": 5}))
     assert [moved[s]["status"] for s in coco.SPLITS] == ["reused", "built", "built"]

@@ -11,7 +11,7 @@ from tests.t2i.data.coco.conftest import first_five
 
 def test_split_file(fx, config, tmp_path):
     write_split_file(fx, tmp_path / "karpathy.json", n_val=4, n_test=3)
-    cfg = config.override({"data.coco_split_file": str(tmp_path / "karpathy.json")})
+    cfg = config.override({"data.coco.split_file": str(tmp_path / "karpathy.json")})
     loaded = coco.load_coco(cfg)
     val_ids = [im.image_id for im in fx.in_folder("val2014")]
     assert loaded.splits["validation"].image_ids.tolist() == val_ids[:4]
@@ -25,8 +25,8 @@ def test_split_file(fx, config, tmp_path):
     shutil.copytree(fx.root, root)
     shutil.rmtree(root / "annotations")
     write_split_file(fx, root / "dataset_coco.json", n_val=4, n_test=3)
-    alone = coco.load_coco(cfg.override({"data.coco_root": str(root),
-                                         "data.coco_split_file": "dataset_coco.json"}))
+    alone = coco.load_coco(cfg.override({"data.coco.root": str(root),
+                                         "data.coco.split_file": "dataset_coco.json"}))
     for name in coco.SPLITS:
         np.testing.assert_array_equal(alone.splits[name].captions, loaded.splits[name].captions)
         np.testing.assert_array_equal(alone.splits[name].cap2im, loaded.splits[name].cap2im)

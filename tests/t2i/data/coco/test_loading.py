@@ -10,7 +10,7 @@ from t2i.errors import T2IError
 
 
 def test_bad_files_are_clear_errors(fx, config, tmp_path):
-    cfg = config.override({"data.coco_root": str(tmp_path)})
+    cfg = config.override({"data.coco.root": str(tmp_path)})
     with pytest.raises(T2IError, match="captions_train2014.json: no such file"):
         coco.load_coco(cfg)
     (tmp_path / "annotations").mkdir()
@@ -24,11 +24,11 @@ def test_bad_files_are_clear_errors(fx, config, tmp_path):
         {"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"id": 1, "image_id": 1}]}))
     with pytest.raises(T2IError, match=r"annotations\[0\] needs"):
         coco.load_coco(cfg)
-    with pytest.raises(T2IError, match="coco_root is not set"):
+    with pytest.raises(T2IError, match="coco.root is not set"):
         coco.load_coco(configs.coco_32())
     with pytest.raises(T2IError, match="resolve_coco_config"):
-        coco.make_coco_datasets(configs.coco_32().override({"data.coco_root": str(fx.root)}), None)
+        coco.make_coco_datasets(configs.coco_32().override({"data.coco.root": str(fx.root)}), None)
     with pytest.raises(T2IError, match="too_few|fewer than"):
-        coco.load_coco(config.override({"data.coco_validation_images": 10}))
+        coco.load_coco(config.override({"data.coco.validation_images": 10}))
     with pytest.raises(T2IError, match="no such file"):
-        coco.load_coco(config.override({"data.coco_source": "npy"}))
+        coco.load_coco(config.override({"data.coco.source": "npy"}))

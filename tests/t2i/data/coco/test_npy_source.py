@@ -13,8 +13,8 @@ from tests.t2i.data.coco.conftest import decode, take, words
 
 def test_npy_source(tmp_path):
     truth = make_npy_fixture(tmp_path / "npy", counts=(10, 4, 4))
-    cfg = configs.coco_32().override({"data.coco_root": str(tmp_path / "npy"), "data.coco_source": "npy",
-                                      "train.batch_size": 4, "data.min_caption_length": 3})
+    cfg = configs.coco_32().override({"data.coco.root": str(tmp_path / "npy"), "data.coco.source": "npy",
+                                      "train.batch_size": 4, "data.coco.min_caption_length": 3})
     cfg = coco.resolve_coco_config(cfg)
     assert "unk" in cfg.text.vocabulary or "unk" not in " ".join(truth["train"]["captions"]).lower()
     tokenizer = CaptionTokenizer(cfg.text)

@@ -62,8 +62,8 @@ def test_epochs_are_deterministic_different_and_resumable(config, tokenizer, dat
 
 
 def test_length_filter_validation_and_test_examples(fx, config, tokenizer):
-    cfg = config.override({"data.min_caption_length": 8, "data.max_train_caption_length": 11,
-                           "data.bucketing": False})
+    cfg = config.override({"data.coco.min_caption_length": 8, "data.coco.max_train_caption_length": 11,
+                           "data.coco.bucketing": False})
     data = coco.make_coco_datasets(cfg, tokenizer)
     expected = expected_train_captions(fx, 8, 11)
     assert data.stats["train_examples"] == len(expected) == 24 + 8  # the 10-token captions only

@@ -28,7 +28,7 @@ def bad_fixture(tmp_path_factory):
 def test_bad_input_is_reported_not_dropped_silently(bad_fixture, capsys, tmp_path):
     fx = bad_fixture
     cfg = coco.resolve_coco_config(configs.coco_32().override({
-        "data.coco_root": str(fx.root), "data.coco_validation_images": 2, "data.coco_test_images": 2,
+        "data.coco.root": str(fx.root), "data.coco.validation_images": 2, "data.coco.test_images": 2,
         "train.batch_size": 4, "text.max_caption_length": 30}))
     tokenizer = CaptionTokenizer(cfg.text)
     data = coco.make_coco_datasets(cfg, tokenizer)
@@ -53,7 +53,7 @@ def test_bad_input_is_reported_not_dropped_silently(bad_fixture, capsys, tmp_pat
         take(data.train, data.steps_per_epoch)
 
     # With the cache every image is decoded once up front: the truncated one is reported too.
-    cached = coco.make_coco_datasets(cfg.override({"data.coco_cache": str(tmp_path / "cache")}), tokenizer)
+    cached = coco.make_coco_datasets(cfg.override({"data.coco.cache": str(tmp_path / "cache")}), tokenizer)
     r = cached.report
     assert r["unreadable_images"]["count"] == 3 and r["unreadable_images"]["captions"] == 15
     assert any(e.startswith(train[5].file) for e in r["unreadable_images"]["examples"])
@@ -63,5 +63,5 @@ def test_bad_input_is_reported_not_dropped_silently(bad_fixture, capsys, tmp_pat
     assert sorted(seen) == sorted(" ".join(words(c)) for c in expected)
     assert cached.stats["images"]["train"] == 5
     # Reused cache still reports the unreadable images.
-    assert coco.make_coco_datasets(cfg.override({"data.coco_cache": str(tmp_path / "cache")}),
+    assert coco.make_coco_datasets(cfg.override({"data.coco.cache": str(tmp_path / "cache")}),
                                    tokenizer).report["unreadable_images"]["count"] == 3

@@ -20,7 +20,7 @@ def test_vocabulary(fx, config):
     assert coco.resolve_coco_config(config) is config  # a vocabulary is kept
     assert configs.ExperimentConfig.from_json(config.to_json()) == config
     # min_word_count 10: colour words (9 uses each) become OOV.
-    cfg = coco.resolve_coco_config(config.override({"text.vocabulary": (), "data.min_word_count": 10}))
+    cfg = coco.resolve_coco_config(config.override({"text.vocabulary": (), "data.coco.min_word_count": 10}))
     assert cfg.text.vocabulary == tuple(w for w in config.text.vocabulary if counts[w] >= 10)
     assert "red" not in cfg.text.vocabulary and "square" in cfg.text.vocabulary
     tokenizer = CaptionTokenizer(cfg.text)
