@@ -1,5 +1,6 @@
 """The `t2i` command: generation outputs and one-line errors for bad input."""
 
+import os
 import sys
 
 import numpy as np
@@ -153,6 +154,24 @@ def test_generate_argument_errors_come_before_tensorflow_loads(tmp_path, args):
                           timeout=120, cwd=str(tmp_path))
     assert done.stdout.split() == ["LIGHT", "2"], done.stdout + done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("t2i: error: ")
+
+
+def test_a_command_prints_no_tensorflow_log_lines(tmp_path):
+    """`t2i generate` end to end, as a user runs it: none of TensorFlow's C++ log lines (start-up,
+    device look-up, oneDNN's notices during the run) reaches the terminal; its own lines do."""
+    import subprocess
+    import sys
+
+    argv = ["generate", "the digit 7 is on the left of the digit zebra .", "-o", str(tmp_path / "x.png"),
+            "--samples", "1"]
+    done = subprocess.run([sys.executable, "-m", "t2i_cli"] + argv, capture_output=True, text=True,
+                          timeout=300, cwd=str(tmp_path), env={k: v for k, v in os.environ.items()
+                                                               if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "x.png").is_file()
+    logged = [line for line in done.stderr.splitlines() if line[:5] in ("E0000", "W0000", "I0000")]
+    assert logged == [], done.stderr
+    assert "t2i: warning: words not in the vocabulary are read as [UNK]: zebra" in done.stderr
 
 
 def test_version(capsys):
