@@ -13,7 +13,7 @@ from tensorflow_serving.apis import predict_pb2
 
 from serving import model_config as mc
 from serving import server as srv
-from tests.serving.server.tiny import (H, INVALID, L, T, W, Stubs, _declared, check_still_serving,
+from tests.serving.server.tiny import (H, INVALID, L, T, W, Stubs, declared_request, check_still_serving,
                                        predict_request, publish, rpc_error, start_server, wait_for)
 
 
@@ -143,7 +143,7 @@ def test_a_small_request_cannot_declare_more_work_than_it_carries(served, declar
     """TensorFlow fills a declared shape from one value; the server refuses that (under 1 KB)."""
     server, stubs = served
     assert server.max_batch_size == srv.DEFAULT_MAX_BATCH_SIZE == 64
-    req = _declared(declared, declared)
+    req = declared_request(declared, declared)
     assert req.ByteSize() < 1024
     err = rpc_error(stubs.predict.Predict, req, timeout=10)
     assert err.code() == INVALID, err.details()

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from serving import server as srv
-from tests.serving.server.tiny import INVALID, _declared, rpc_error
+from tests.serving.server.tiny import INVALID, declared_request, rpc_error
 
 
 def test_output_encoding_matches_as_proto_field_and_round_trips():
@@ -23,7 +23,7 @@ def test_output_encoding_matches_as_proto_field_and_round_trips():
 
 def test_tensor_content_must_match_the_declared_shape(served):
     _, stubs = served
-    req = _declared(2, 2, captions=(b"a", b"b"), seeds=())
+    req = declared_request(2, 2, captions=(b"a", b"b"), seeds=())
     req.inputs["seed"].tensor_content = np.array([1], np.int64).tobytes()  # 8 bytes for [2]
     err = rpc_error(stubs.predict.Predict, req, timeout=10)
     assert err.code() == INVALID

@@ -212,7 +212,7 @@ def hammer(stubs, seen, errors, stop):
             errors.append(f"{e.code()}: {e.details()}")
 
 
-def _declared(captions_shape, seeds_shape, captions=(b"a",), seeds=(1,)):
+def declared_request(captions_shape, seeds_shape, captions=(b"a",), seeds=(1,)):
     """A Predict request whose tensors declare shapes but carry only the values given."""
     req = predict_request(captions=None)
     req.inputs["captions"].dtype = types_pb2.DT_STRING
