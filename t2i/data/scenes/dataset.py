@@ -6,7 +6,8 @@
   drawn by the same generator;
 * validation: `data.validation_examples` seen scenes, first caption each, fixed;
 * test: `data.test_examples` scenes, two thirds seen and one third held-out
-  compositions (the test rows say which), every caption kept (`image_ids`).
+  compositions in one shuffled order (the test rows say which), every caption kept
+  (`image_ids`).
 
 The pipelines (`t2i.data.pipeline`, `t2i.data.arrays`) take the same object for every
 dataset: `epoch(e)` -> `Examples`, `validation`, `test`, `steps_per_epoch`,
@@ -130,11 +131,15 @@ def prepare_scenes(config) -> ScenesData:
     n_held = data.test_examples // 3 if held_out else 0
     seen = sampler.sample(data.test_examples - n_held, test_rng, "seen")
     parts = [seen] + ([sampler.sample(n_held, test_rng, "held_out")] if n_held else [])
-    test_images = np.concatenate([p.images for p in parts])
-    test_captions = np.array([c[0] for p in parts for c in p.captions], dtype=str)
-    attributes = {k: np.concatenate([p.attributes[k] for p in parts]) for k in seen.attributes}
+    # Seen and held-out scenes in one shuffled order, so that the first n (an evaluation of
+    # fewer than all of them) hold both in the same proportion.
+    order = test_rng.permutation(data.test_examples)
+    test_images = np.concatenate([p.images for p in parts])[order]
+    test_captions = np.array([c[0] for p in parts for c in p.captions], dtype=str)[order]
+    test_held_out = np.concatenate([p.held_out for p in parts])[order]
+    attributes = {k: np.concatenate([p.attributes[k] for p in parts])[order] for k in seen.attributes}
     return ScenesData(
         held_out=held_out, train_images=train_images, train_captions=train_captions,
         validation=Examples(val.images, np.array([c[0] for c in val.captions], dtype=str)),
-        test=Examples(test_images, test_captions), test_held_out=np.concatenate([p.held_out for p in parts]),
+        test=Examples(test_images, test_captions), test_held_out=test_held_out,
         test_attributes=attributes, steps_per_epoch=steps_per_epoch, batch_size=batch_size, seed=data.seed)
