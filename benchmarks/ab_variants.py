@@ -33,6 +33,7 @@ def overrides(items) -> dict:
     out = {}
     for item in items:
         key, _, value = item.partition("=")
+        key = C.legacy_key(key)  # the flat data fields of earlier releases
         if key not in types:
             raise SystemExit(f"unknown config field {key!r}")
         out[key] = C.parse_value(value, types[key], key)

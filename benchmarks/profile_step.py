@@ -59,8 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=3, help="profiled steps")
     p.add_argument("--top", type=int, default=15, help="single ops to list")
     args = p.parse_args(argv)
-    cfg = C.get_preset(args.preset).override(
-        {k: C.parse_value(v, C.field_types()[k], k) for k, v in (s.split("=", 1) for s in args.set)})
+    cfg = C.get_preset(args.preset).override(dict(s.split("=", 1) for s in args.set))
     keras.utils.set_random_seed(0)
     model = AlignDRAW.from_config_dataclass(cfg)
     t = cfg.train
