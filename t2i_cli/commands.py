@@ -25,7 +25,7 @@ import dataclasses
 import sys
 import typing
 
-from t2i.errors import T2IError
+from t2i.errors import T2IError, add_deprecated_alias
 
 _SHORTCUTS = {"epochs": "train.epochs", "steps_per_epoch": "train.steps_per_epoch",
               "batch_size": "train.batch_size", "coco_root": "data.coco.root",
@@ -34,7 +34,6 @@ _SHORTCUTS = {"epochs": "train.epochs", "steps_per_epoch": "train.steps_per_epoc
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     from t2i.config import LEGACY_DATA_FIELDS, field_types
-    from t2i.errors import add_deprecated_alias
 
     group = parser.add_argument_group("config fields (override the preset)")
     for key, hint in sorted(field_types().items()):

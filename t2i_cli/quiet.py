@@ -4,8 +4,8 @@ Importing TensorFlow, and its first look at the devices, write C++ log lines
 straight to file descriptor 2, before `TF_CPP_MIN_LOG_LEVEL` applies to all of
 them: on a machine without a GPU, "Could not find cuda drivers", "failed call
 to cuInit", "All log messages before absl::InitializeLog() ...". Later, when a
-graph is optimised, oneDNN logs an error-looking notice that it falls back to
-Eigen for boolean tensors, on every CPU. `install()` puts an import hook in
+graph is optimised, oneDNN can log an error-looking notice that it falls back
+to Eigen for boolean tensors (seen during every `t2i generate` on an AVX-512 CPU). `install()` puts an import hook in
 place so that, whenever a command first imports TensorFlow, the import and the
 device set-up run with descriptor 2 captured; afterwards the captured lines are
 written back except the known chatter (`CHATTER`), and descriptor 2 stays

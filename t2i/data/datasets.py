@@ -152,7 +152,7 @@ def open_datasets(config, initial_epoch: int = 0):
     on_tf = keras.backend.backend() == "tensorflow"
     if entry.pipelines:  # a dataset with pipelines of its own (COCO), in tf.data
         if not on_tf:
-            raise T2IError(f"the {entry.name} input pipeline runs in tf.data (for COCO: it decodes JPEGs): "
+            raise T2IError(f"the {entry.name} input pipeline runs in tf.data: "
                            f"train {entry.name} with KERAS_BACKEND=tensorflow (JAX runs the datasets "
                            f"prepared in NumPy: {', '.join(n for n, e in catalog.DATASETS.items() if e.prepare)})")
         return entry.load("pipelines")(config, initial_epoch)

@@ -51,20 +51,28 @@ def test_every_entry_names_pieces_that_exist_and_the_config_knows_every_dataset(
             assert C.get_preset(preset).data.dataset == name, preset
 
 
+made = []  # the configs `prepare_digits_small` was given
+
+
+def prepare_digits_small(config):
+    """The new dataset's own preparation (its entry names it)."""
+    made.append(config)
+    return "prepared"
+
+
 def test_a_new_dataset_is_one_entry(monkeypatch):
     """Config validation, example captions, the pipelines and the samplers' words follow the
     entry alone: no consumer names the dataset."""
     from t2i import samplers
     from t2i.data import arrays
 
-    made = []
+    made.clear()
     entry = catalog.DatasetEntry(
         name="digits_small", image_shape=(60, 60, 1), presets=("tiny",), words=("7",),
-        min_caption_tokens=12, prepare="t2i.data.arrays:prepare_mnist_captions",
+        min_caption_tokens=12, prepare=f"{__name__}:prepare_digits_small",
         held_out_captions="t2i.data.mnist_captions:held_out_captions",
         seen_examples="t2i.data.mnist_captions:seen_examples", interchangeable_words=("1", "7"))
     monkeypatch.setitem(catalog.DATASETS, "digits_small", entry)
-    monkeypatch.setattr(arrays, "prepare_mnist_captions", lambda config: made.append(config) or "prepared")
     config = C.tiny().override({"data.dataset": "digits_small", "data.held_out": ("7 left of 1",)})
     assert catalog.held_out_captions(config) == ["the digit 7 is on the left of the digit 1 ."]
     assert arrays.prepare(config) == "prepared" and made == [config]
