@@ -39,6 +39,7 @@ CONDITIONINGS = ("align", "mean")
 CAPTION_ENCODERS = ("bidirectional", "forward", "embedding")
 LOOPS = ("unrolled", "while")
 PRECISIONS = ("float32", "mixed_bfloat16")
+LIKELIHOODS = ("bernoulli", "logistic")
 DATASETS = tuple(catalog.DATASETS)  # t2i.data.catalog: what each one is
 COCO_SOURCES = ("json", "npy")
 COCO_IMAGE_FITS = ("squash", "center_crop")
@@ -97,6 +98,14 @@ class ModelConfig:
             network term), a departure from the paper for novel compositions:
             it trains the generator to stay on its caption under prior noise.
             0, the paper: off. Validation reports the bound alone.
+        likelihood: the pixel likelihood of the bound, p(x | c_T).
+            "bernoulli" (the paper): Bernoulli(x; sigmoid(c_T)) on intensities
+            in [0, 1]. "logistic" (a departure, for colour images): each
+            8-bit pixel value under a discretised logistic (PixelCNN++'s)
+            of mean sigmoid(c_T) and a learned scale per channel; its bound is
+            the log-probability of the 8-bit image, and its reconstruction
+            term is not swamped by the per-pixel entropy of mid-tone colours
+            the way the Bernoulli's is (docs/model.md §9).
         precision: "float32" (every product and state in float32) or
             "mixed_bfloat16": the drawing LSTMs' matrix products take
             operands rounded to bfloat16 and sum them in float32, the same
@@ -125,6 +134,7 @@ class ModelConfig:
     loop_unroll: int = 1
     caption_dropout: float = 0.0
     prior_reconstruction: float = 0.0
+    likelihood: str = "bernoulli"
     precision: str = "float32"
 
     def __post_init__(self):
@@ -142,6 +152,8 @@ class ModelConfig:
                  f"model.caption_encoder must be one of {CAPTION_ENCODERS}, got {self.caption_encoder!r}")
         _require(self.precision in PRECISIONS,
                  f"model.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        _require(self.likelihood in LIKELIHOODS,
+                 f"model.likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         _require(self.loop in LOOPS, f"model.loop must be one of {LOOPS}, got {self.loop!r}")
         _require(self.loop_unroll >= 1, f"model.loop_unroll must be >= 1, got {self.loop_unroll}")
         _require(0.0 <= self.caption_dropout < 1.0,

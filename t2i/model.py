@@ -14,15 +14,18 @@ import keras
 import numpy as np
 from keras import ops
 
-from t2i.config import CONDITIONINGS, LOOPS, PRECISIONS
+from t2i.config import CONDITIONINGS, LIKELIHOODS, LOOPS, PRECISIONS
 from t2i.errors import check_temperature
 from t2i.layers import (CaptionAlignment, CaptionEncoder, DrawReadAttention, DrawWriteAttention,
                         LearnedPrior, LSTMCell, PosteriorHead)
 from t2i.layers.alignment import masked_mean
 from t2i.layers.null_caption import NullCaption
-from t2i.losses import bernoulli_nll, gaussian_kl, gaussian_log_ratio
+from t2i.losses import bernoulli_nll, discretized_logistic_nll, gaussian_kl, gaussian_log_ratio
 from t2i.replicas import logs_for_reduction, replica_slice, scale_for_replicas
 from t2i.seed_noise import seed_noise
+
+# log s of the "logistic" likelihood at initialisation: s = e^-2 ~ 0.14 of the [0, 1] range.
+LOGISTIC_LOG_SCALE_INIT = -2.0
 
 
 class DrawState(NamedTuple):
@@ -95,6 +98,9 @@ class AlignDRAW(keras.Model):
             term (Sohn et al. 2015): in training, the images' Bernoulli NLL
             under a canvas drawn from the prior for the same caption is added,
             w times, to the negative bound (`ModelConfig.prior_reconstruction`).
+        likelihood: the pixel likelihood p(x | c_T) (`pixel_nll`):
+            "bernoulli" (the paper) or "logistic" (a discretised logistic
+            with a learned scale per channel, `log_pixel_scale`).
         precision: "float32", or "mixed_bfloat16": the drawing LSTMs'
             matrix products with operands rounded to bfloat16, summed in
             float32, all else
@@ -139,7 +145,8 @@ class AlignDRAW(keras.Model):
                  conditioning: str = "align", canvas_init: float = -10.0, init_stddev: float = 0.01,
                  caption_encoder: str = "bidirectional", loop: str = "unrolled", loop_unroll: int = 1,
                  caption_dropout: float = 0.0, precision: str = "float32",
-                 prior_reconstruction: float = 0.0, seed: int | None = None, **kwargs):
+                 prior_reconstruction: float = 0.0, likelihood: str = "bernoulli",
+                 seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
@@ -147,6 +154,8 @@ class AlignDRAW(keras.Model):
             raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         if loop_unroll < 1:
             raise ValueError(f"loop_unroll must be >= 1, got {loop_unroll}")
         if num_steps < 1:
@@ -176,6 +185,7 @@ class AlignDRAW(keras.Model):
         self.loop_unroll = loop_unroll
         self.caption_dropout = float(caption_dropout)
         self.prior_reconstruction = float(prior_reconstruction)
+        self.likelihood = likelihood
         self.precision = precision
         self.seed = seed
 
@@ -240,6 +250,10 @@ class AlignDRAW(keras.Model):
         self.initial_canvas = self.add_weight(
             name="initial_canvas", shape=(self.image_height, self.image_width, self.channels),
             initializer=keras.initializers.Constant(self.canvas_init))
+        if self.likelihood == "logistic":  # only these models have (and save) a pixel scale
+            self.log_pixel_scale = self.add_weight(
+                name="log_pixel_scale", shape=(self.channels,),
+                initializer=keras.initializers.Constant(LOGISTIC_LOG_SCALE_INIT))
         self.built = True
 
     # === Forward passes ===
@@ -410,11 +424,22 @@ class AlignDRAW(keras.Model):
         if images is not None:
             out["kl"] = kls
             out["log_ratio"] = log_ratios
-            out["reconstruction"] = bernoulli_nll(canvas, images)
+            out["reconstruction"] = self.pixel_nll(canvas, images)
         if trace:
             out["canvases"] = ops.stack(canvases, axis=1)
             out["decoder_states"] = ops.stack(states, axis=1)
         return out
+
+    def pixel_nll(self, canvas, images):
+        """-log p(x | c_T) per example [B]: the model's pixel likelihood (docs/model.md §9).
+
+        "bernoulli" (the paper): Bernoulli(x; sigmoid(c_T)) on intensities in
+        [0, 1]. "logistic": each pixel's 8-bit value under a discretised
+        logistic of mean sigmoid(c_T) and a learned scale per channel.
+        """
+        if self.likelihood == "logistic":
+            return discretized_logistic_nll(ops.sigmoid(canvas), self.log_pixel_scale, images)
+        return bernoulli_nll(canvas, images)
 
     def _noise(self, batch):
         # Under tf.distribute every replica draws the global batch's noise and
@@ -450,7 +475,7 @@ class AlignDRAW(keras.Model):
             if prior_noise is None:
                 prior_noise = self._noise(ops.shape(images)[0])
             drawn_from_prior = self._unroll(caption, prior_noise, images=None, drop=drop)
-            out["prior_reconstruction"] = bernoulli_nll(drawn_from_prior["logits"], images)
+            out["prior_reconstruction"] = self.pixel_nll(drawn_from_prior["logits"], images)
         return out
 
     def caption_states(self, tokens):
@@ -590,5 +615,6 @@ class AlignDRAW(keras.Model):
             canvas_init=self.canvas_init, init_stddev=self.init_stddev,
             caption_encoder=self.caption_direction, loop=self.loop,
             loop_unroll=self.loop_unroll, caption_dropout=self.caption_dropout,
-            prior_reconstruction=self.prior_reconstruction, precision=self.precision, seed=self.seed)
+            prior_reconstruction=self.prior_reconstruction, likelihood=self.likelihood,
+            precision=self.precision, seed=self.seed)
         return config

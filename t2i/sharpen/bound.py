@@ -54,6 +54,9 @@ def sharpened_log_weights(model, sharpener: Sharpener, images, tokens, num_sampl
         raise ValueError(f"{len(images)} images but {len(tokens)} captions")
     if not 0 < epsilon < 0.5:
         raise ValueError(f"epsilon must be in (0, 0.5), got {epsilon}")
+    if getattr(model, "likelihood", "bernoulli") != "bernoulli":
+        raise ValueError(f"the sharpened bound swaps a Bernoulli likelihood; this model's is "
+                         f"{model.likelihood!r}, whose bound is not comparable with it")
     vectors = caption_vectors(model, tokens, batch_size)
 
     def sharpened_nll(pred):

@@ -280,3 +280,35 @@ def test_the_private_keras_hook_this_model_overrides(rng):
     assert not model.optimizer.built
     history = model.fit(tf.data.Dataset.from_tensors(_batch(rng)), epochs=1, verbose=0)
     assert model.optimizer.built and np.isfinite(history.history["loss"][0])
+
+
+def test_the_logistic_likelihood_scores_8_bit_pixels_under_a_learned_scale(rng):
+    """reconstruction = -sum log P(x) of each 8-bit pixel under Logistic(sigmoid(c_T), s_channel)."""
+    from scipy import special, stats
+    model = _model(init_stddev=0.3, likelihood="logistic")
+    x = _batch(rng)
+    x["images"] = (np.round(x["images"] * 255) / 255).astype("float32")
+    x["images"][0, :3, :3] = 0.0
+    x["images"][1, :3, :3] = 1.0
+    noise = rng.normal(size=(B, model.num_steps, model.latent_dim)).astype("float32")
+    out = model({**x, "noise": noise})
+    assert [w.path for w in model.weights if "pixel_scale" in w.path] == ["align_draw/log_pixel_scale"]
+    scale = np.exp(_np(model.log_pixel_scale).astype(np.float64))
+    means = special.expit(_np(out["logits"]).astype(np.float64))
+    images = x["images"].astype(np.float64)
+    d = 0.5 / 255
+    upper = np.where(images > 1 - d, 1.0, stats.logistic.cdf(images + d, means, scale))
+    lower = np.where(images < d, 0.0, stats.logistic.cdf(images - d, means, scale))
+    nll = -np.log(upper - lower).sum(axis=(1, 2, 3))
+    # 3,600 pixels, each a few float32 roundings of terms of a few nats.
+    np.testing.assert_allclose(_np(out["reconstruction"]), nll, rtol=0, atol=3600 * 16 * EPS * 4)
+    restored = AlignDRAW.from_config(model.get_config())
+    assert restored.likelihood == "logistic" and restored.log_pixel_scale.shape == (1,)
+    assert not any("pixel_scale" in w.path for w in _model().weights)
+
+
+def test_an_unknown_likelihood_is_refused():
+    with pytest.raises(Exception, match="model.likelihood must be one of"):
+        C.get_preset("tiny").override({"model.likelihood": "gaussian"})
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        AlignDRAW(vocab_size=10, likelihood="poisson")

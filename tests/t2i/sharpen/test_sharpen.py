@@ -268,6 +268,15 @@ def test_sharpened_bound(draw, rng):
     np.testing.assert_allclose(shifted[:, 0], expected, rtol=1e-5)
 
 
+def test_the_sharpened_bound_refuses_a_model_of_another_likelihood(draw):
+    model, images, tokens = draw
+    logistic = AlignDRAW.from_config(dict(model.get_config(), likelihood="logistic"))
+    sharpener = sh.Sharpener(60, 60, 1, 2 * model.caption_units, generator_filters=[2, 2],
+                             generator_kernel_sizes=[3, 3, 3], discriminator_filters=2)
+    with pytest.raises(ValueError, match="swaps a Bernoulli likelihood; this model's is 'logistic'"):
+        sh.sharpened_log_weights(logistic, sharpener, images, tokens, 1)
+
+
 JAX_SCRIPT = textwrap.dedent("""
     import numpy as np, keras
     assert keras.backend.backend() == "jax"
