@@ -40,6 +40,7 @@ CAPTION_ENCODERS = ("bidirectional", "forward", "embedding")
 LOOPS = ("unrolled", "while")
 PRECISIONS = ("float32", "mixed_bfloat16")
 LIKELIHOODS = ("bernoulli", "logistic")
+PRIORS = ("learned", "standard")
 DATASETS = tuple(catalog.DATASETS)  # t2i.data.catalog: what each one is
 COCO_SOURCES = ("json", "npy")
 COCO_IMAGE_FITS = ("squash", "center_crop")
@@ -98,6 +99,14 @@ class ModelConfig:
             network term), a departure from the paper for novel compositions:
             it trains the generator to stay on its caption under prior noise.
             0, the paper: off. Validation reports the bound alone.
+        prior: the prior of z_2..z_T. "learned" (the paper): N(mu, sigma^2)
+            from h^gen_{t-1}, so it sees the caption through the generator.
+            "standard" (a departure, for novel compositions): N(0, I) at
+            every step, as in DRAW, so that every nat the latents carry costs
+            KL and what the caption already says (a digit's identity) has no
+            reason to be stored in them (BENCHMARKS "Novel compositions").
+            The learned prior's weights are kept either way, so a run can
+            start from the other's weights.
         likelihood: the pixel likelihood of the bound, p(x | c_T).
             "bernoulli" (the paper): Bernoulli(x; sigmoid(c_T)) on intensities
             in [0, 1]. "logistic" (a departure, for colour images): each
@@ -134,6 +143,7 @@ class ModelConfig:
     loop_unroll: int = 1
     caption_dropout: float = 0.0
     prior_reconstruction: float = 0.0
+    prior: str = "learned"
     likelihood: str = "bernoulli"
     precision: str = "float32"
 
@@ -152,6 +162,7 @@ class ModelConfig:
                  f"model.caption_encoder must be one of {CAPTION_ENCODERS}, got {self.caption_encoder!r}")
         _require(self.precision in PRECISIONS,
                  f"model.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        _require(self.prior in PRIORS, f"model.prior must be one of {PRIORS}, got {self.prior!r}")
         _require(self.likelihood in LIKELIHOODS,
                  f"model.likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         _require(self.loop in LOOPS, f"model.loop must be one of {LOOPS}, got {self.loop!r}")

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from t2i.config import CONDITIONINGS, LIKELIHOODS, LOOPS, PRECISIONS
+from t2i.config import CONDITIONINGS, LIKELIHOODS, LOOPS, PRECISIONS, PRIORS
 from t2i.errors import check_temperature
 from t2i.layers import (CaptionAlignment, CaptionEncoder, DrawReadAttention, DrawWriteAttention,
                         LearnedPrior, LSTMCell, PosteriorHead)
@@ -98,6 +98,9 @@ class AlignDRAW(keras.Model):
             term (Sohn et al. 2015): in training, the images' Bernoulli NLL
             under a canvas drawn from the prior for the same caption is added,
             w times, to the negative bound (`ModelConfig.prior_reconstruction`).
+        prior: "learned" (the paper: `LearnedPrior` from h^gen_{t-1}) or
+            "standard" (N(0, I) at every step; the learned prior's weights
+            are still built, unused, so weights load either way).
         likelihood: the pixel likelihood p(x | c_T) (`pixel_nll`):
             "bernoulli" (the paper) or "logistic" (a discretised logistic
             with a learned scale per channel, `log_pixel_scale`).
@@ -145,7 +148,7 @@ class AlignDRAW(keras.Model):
                  conditioning: str = "align", canvas_init: float = -10.0, init_stddev: float = 0.01,
                  caption_encoder: str = "bidirectional", loop: str = "unrolled", loop_unroll: int = 1,
                  caption_dropout: float = 0.0, precision: str = "float32",
-                 prior_reconstruction: float = 0.0, likelihood: str = "bernoulli",
+                 prior_reconstruction: float = 0.0, prior: str = "learned", likelihood: str = "bernoulli",
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if conditioning not in CONDITIONINGS:
@@ -154,6 +157,8 @@ class AlignDRAW(keras.Model):
             raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         if loop_unroll < 1:
@@ -185,6 +190,7 @@ class AlignDRAW(keras.Model):
         self.loop_unroll = loop_unroll
         self.caption_dropout = float(caption_dropout)
         self.prior_reconstruction = float(prior_reconstruction)
+        self.prior_kind = prior
         self.likelihood = likelihood
         self.precision = precision
         self.seed = seed
@@ -205,6 +211,7 @@ class AlignDRAW(keras.Model):
         self.decoder_cell = LSTMCell(decoder_units, init_stddev, matmul_dtype, name="decoder_cell")
         self.posterior = PosteriorHead(latent_dim, init_stddev, name="posterior")
         self.prior = LearnedPrior(latent_dim, init_stddev, name="prior")
+        self.prior.trainable = prior == "learned"  # kept for loading; "standard" never reads it
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         # Only models trained with caption dropout have (and save) a null caption.
         self.null_caption = (NullCaption(2 * caption_units, name="null_caption")
@@ -289,10 +296,7 @@ class AlignDRAW(keras.Model):
         context, weights = context_of(h_dec)  # s_t from h^gen_{t-1}
         kl = log_ratio = None
         if images is not None:
-            error = images - ops.sigmoid(canvas)
-            glimpse = self.read_attention(images, error, h_dec)
-            h_enc, c_enc = self.encoder_cell(ops.concatenate([glimpse, h_dec], -1), h_enc, c_enc)
-            mu_q, log_sigma_q = self.posterior(h_enc)
+            h_enc, c_enc, mu_q, log_sigma_q = self._infer(images, canvas, h_dec, h_enc, c_enc)
             z = mu_q + ops.exp(log_sigma_q) * eps
             kl = gaussian_kl(mu_q, log_sigma_q, mu_p, log_sigma_p)
             log_ratio = gaussian_log_ratio(eps, log_sigma_q, z, mu_p, log_sigma_p)
@@ -302,11 +306,20 @@ class AlignDRAW(keras.Model):
             context, (h_dec, c_dec, canvas, mu_p, log_sigma_p), z, last_step)
         return (h_enc, c_enc, h_dec, c_dec, canvas, mu_p, log_sigma_p), (kl, log_ratio, weights)
 
+    def _infer(self, images, canvas, h_dec, h_enc, c_enc):
+        """Steps 1-4 of §7: read the image and its error, then Q(Z_t | h^enc_t) as
+        (h_enc, c_enc, mu_q, log_sigma_q) at t."""
+        error = images - ops.sigmoid(canvas)
+        glimpse = self.read_attention(images, error, h_dec)
+        h_enc, c_enc = self.encoder_cell(ops.concatenate([glimpse, h_dec], -1), h_enc, c_enc)
+        mu_q, log_sigma_q = self.posterior(h_enc)
+        return h_enc, c_enc, mu_q, log_sigma_q
+
     def _decode(self, context, generator_state, z, last_step=False):
         """Steps 6-8 of §7 given s_t and z_t: (h_dec, c_dec, canvas, mu_p, log_sigma_p) at t."""
         h_dec, c_dec, canvas, mu_p, log_sigma_p = generator_state
         h_dec, c_dec = self.decoder_cell(ops.concatenate([z, context], -1), h_dec, c_dec)
-        if not last_step:
+        if not last_step and self.prior_kind == "learned":  # "standard": N(0, I) stays
             mu_p, log_sigma_p = self.prior(h_dec)
         canvas = canvas + self.write_attention(h_dec)
         return h_dec, c_dec, canvas, mu_p, log_sigma_p
@@ -340,6 +353,28 @@ class AlignDRAW(keras.Model):
         """
         s_t, weights = context(state.h)
         return DrawState(*self._decode(s_t, tuple(state), z)), weights
+
+    def posterior_latents(self, images, tokens, noise) -> np.ndarray:
+        """The latents the inference network gives an image under a caption: float32 [B, T, latent].
+
+        z_t = mu_q + sigma_q * noise_t with Q(Z_t | h^enc_t) along the
+        inference path (§7), the draw the bound of `lower_bound` uses for the
+        same noise. Feeding them to `draw_step` under the same caption
+        redraws the model's reconstruction c_T; under another caption it
+        draws that caption with this image's latents (`t2i.samplers`).
+        """
+        images = ops.convert_to_tensor(np.asarray(images, np.float32))
+        noise = np.asarray(noise, np.float32)
+        context = self.caption_context(np.asarray(tokens))
+        state = self.initial_state(len(noise))
+        h_enc, c_enc = self._initial(len(noise), self.initial_encoder_state, self.encoder_units)
+        latents = []
+        for t in range(self.num_steps):
+            h_enc, c_enc, mu_q, log_sigma_q = self._infer(images, state.canvas, state.h, h_enc, c_enc)
+            z = mu_q + ops.exp(log_sigma_q) * noise[:, t]
+            latents.append(ops.convert_to_numpy(z))
+            state, _ = self.draw_step(context, state, z)
+        return np.stack(latents, axis=1)
 
     def lower_bound(self, images, tokens, noise, batch_size: int = 250) -> np.ndarray:
         """Per-example lower bound on log p(x | y), nats: float64 [B], closed-form KL.
@@ -615,6 +650,7 @@ class AlignDRAW(keras.Model):
             canvas_init=self.canvas_init, init_stddev=self.init_stddev,
             caption_encoder=self.caption_direction, loop=self.loop,
             loop_unroll=self.loop_unroll, caption_dropout=self.caption_dropout,
-            prior_reconstruction=self.prior_reconstruction, likelihood=self.likelihood,
+            prior_reconstruction=self.prior_reconstruction, prior=self.prior_kind,
+            likelihood=self.likelihood,
             precision=self.precision, seed=self.seed)
         return config

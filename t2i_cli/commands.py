@@ -13,6 +13,7 @@
     t2i serve --model_name t2i --model_base_path models/t2i --port 8500
     t2i client --target localhost:8500 "the digit 3 is at the top of the digit 1 ." -o out.png
     t2i demo [--run runs/mnist | --server localhost:8500] [--port 7860]   # web page (Gradio)
+    t2i slides --run runs/scenes -o docs/slides    # the slides' colour figures from a scenes run
 
 Every config field is a flag (`--section.field value`); `t2i train --help`
 lists them. Bad input ends with one line, `t2i: error: ...`, and status 2.
@@ -136,6 +137,16 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--checkpoint", default="best", choices=("last", "best"))
     v.add_argument("--seed", type=int, default=0)
 
+    sl = sub.add_parser("slides", help="redraw the alignDRAW slides' colour figures from a scenes run")
+    sl.add_argument("--run", required=True, help="a scenes run directory written by `t2i train`")
+    sl.add_argument("-o", "--out", default="slides", help="folder for the figures and slides.md (default slides)")
+    sl.add_argument("--samples", type=int, default=6, help="samples per caption (default 6)")
+    sl.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    sl.add_argument("--sampler", default="plain", help="as t2i generate --sampler (default plain)")
+    sl.add_argument("--checkpoint", default="best", choices=("last", "best"))
+    sl.add_argument("--report", help="the run's evaluation (metrics.json or its folder; default: "
+                                     "metrics.json in the run, if there)")
+
     _add_sharpen_parser(sub)
 
     e = sub.add_parser("export", help="export a run as a TF Serving SavedModel")
@@ -258,6 +269,15 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _slides(args) -> int:
+    from t2i_cli.slides import write_slides
+
+    for path in write_slides(args.run, args.out, samples=args.samples, seed=args.seed,
+                             checkpoint=args.checkpoint, sampler=args.sampler, report=args.report):
+        print(path)
+    return 0
+
+
 def _floats(text: str, flag: str) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in text.split(",") if x.strip())
@@ -323,7 +343,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"train": _train, "generate": _generate, "evaluate": _evaluate, "export": _export,
-                    "sharpen": _sharpen}
+                    "sharpen": _sharpen, "slides": _slides}
         return commands[args.command](args)
     except T2IError as e:
         print(f"t2i: error: {e}", file=sys.stderr)

@@ -68,6 +68,8 @@ def small(command: str) -> str:
         command = re.sub(r"--examples \d+", "", command)
         return (command + " --examples 12 --iw-examples 2 --ssi-captions 2 --samples 2"
                 " --retrieval-queries 2 --candidates 4 --probe-samples 1 --probe-temperatures 0")
+    if command.startswith("t2i slides"):
+        return command + " --samples 1"
     if command == ". .venv/bin/activate":
         return "true  # the test's Python is the environment"
     return command
