@@ -316,8 +316,9 @@ def serve(demo: Demo, host: str = "127.0.0.1", port: int = 7860, block: bool = T
 def build_parser(prog: str = "t2i demo") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="A web page to try a t2i model "
                                 "(needs Gradio: pip install -e '.[demo]').")
-    p.add_argument("--run", help="run directory: the model to load in-process (default: the shipped "
-                                 "model); with --server, only its vocabulary and examples are used")
+    p.add_argument("--run", help="run directory, or pretrained:NAME for a model t2i ships: the model to "
+                                 "load in-process (default: the shipped MNIST model); with --server, "
+                                 "only its vocabulary and examples are used")
     p.add_argument("--checkpoint", default="last", choices=("last", "best"))
     p.add_argument("--server", metavar="HOST:PORT",
                    help="query this model server over gRPC (t2i serve or TF Serving) instead of "

@@ -30,16 +30,31 @@ CONFIG = "config.json"
 RUN_INFO = "run_info.json"
 CHECKPOINTS = ("last", "best")
 PACKED_WEIGHTS = "weights.npz"
-PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "mnist_captions"
+PRETRAINED_ROOT = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED = PRETRAINED_ROOT / "mnist_captions"  # the default model of every command
+
+
+def shipped_models() -> list[str]:
+    """Names of the models shipped in t2i/pretrained/ ("mnist_captions", ...)."""
+    if not PRETRAINED_ROOT.is_dir():
+        return []
+    return sorted(p.name for p in PRETRAINED_ROOT.iterdir() if (p / CONFIG).is_file())
 
 
 def resolve_run(run_dir) -> Path:
-    """`run_dir`, or the shipped pretrained model when it is None or "pretrained"."""
-    if run_dir is None or str(run_dir) == "pretrained":
+    """`run_dir`; the shipped MNIST model for None or "pretrained"; a shipped model by name
+    for "pretrained:NAME" (`shipped_models()`)."""
+    text = None if run_dir is None else str(run_dir)
+    if text is None or text == "pretrained":
         if not (PRETRAINED / CONFIG).is_file():
             raise T2IError(f"the shipped pretrained model is missing ({PRETRAINED}); "
                            "name a run with --run")
         return PRETRAINED
+    if text.startswith("pretrained:"):
+        name = text.partition(":")[2]
+        if name not in shipped_models():
+            raise T2IError(f"no shipped model {name!r}; t2i ships: {', '.join(shipped_models()) or 'none'}")
+        return PRETRAINED_ROOT / name
     return Path(run_dir)
 
 
@@ -51,11 +66,11 @@ def run_label(run_dir) -> str:
     """
     path = Path(run_dir)
     try:
-        shipped = path.resolve() == PRETRAINED.resolve()
+        shipped = path.resolve().parent == PRETRAINED_ROOT.resolve()
     except OSError:
         shipped = False
     if shipped:
-        return PRETRAINED.relative_to(PRETRAINED.parents[2]).as_posix()
+        return (PRETRAINED_ROOT.relative_to(PRETRAINED_ROOT.parents[1]) / path.resolve().name).as_posix()
     return str(run_dir)
 
 
@@ -87,7 +102,8 @@ def load_run_info(run_dir) -> dict:
 def load_model(run_dir=None, which: str = "last", loop: str | None = None):
     """(config, model with the checkpoint's weights) of a run directory.
 
-    `run_dir` None or "pretrained" is the shipped model; a packed run has one
+    `run_dir` None or "pretrained" is the shipped model ("pretrained:NAME"
+    another shipped one, `resolve_run`); a packed run has one
     set of weights, so `which` does not apply to it. `loop` overrides the
     config's `model.loop` (same weights; see `ModelConfig.loop`).
     """

@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
 
     g = sub.add_parser("generate", help="generate images for captions")
-    g.add_argument("--run", help="a run directory written by `t2i train` (default: the shipped pretrained MNIST-with-captions model)")
+    g.add_argument("--run", help="a run directory written by `t2i train`, or pretrained:NAME for a model t2i ships (default: the shipped MNIST-with-captions model)")
     g.add_argument("captions", nargs="*", help="captions, e.g. \"the digit 3 is at the top of the digit 1 .\"")
     g.add_argument("--captions-file", help="one caption per line")
     g.add_argument("-o", "--out", required=True, help="out.png (grid) or out.npz (arrays)")
@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("ops", help="the TensorFlow ops an exported model needs from a server", add_help=False)
 
     v = sub.add_parser("evaluate", help="bounds, caption fidelity and SSI on test composites")
-    v.add_argument("--run", help="a run directory written by `t2i train` (default: the shipped pretrained MNIST-with-captions model)")
+    v.add_argument("--run", help="a run directory written by `t2i train`, or pretrained:NAME for a model t2i ships (default: the shipped MNIST-with-captions model)")
     v.add_argument("-o", "--out", required=True, help="report folder (metrics.json, metrics.md, samples.png)")
     v.add_argument("--examples", type=int, default=1000, help="test composites to evaluate (default 1000)")
     v.add_argument("--iw-examples", type=int, default=100, help="examples for the k=100 bound (default 100)")
@@ -150,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_sharpen_parser(sub)
 
     e = sub.add_parser("export", help="export a run as a TF Serving SavedModel")
-    e.add_argument("--run", help="a run directory written by `t2i train` (default: the shipped pretrained MNIST-with-captions model)")
+    e.add_argument("--run", help="a run directory written by `t2i train`, or pretrained:NAME for a model t2i ships (default: the shipped MNIST-with-captions model)")
     e.add_argument("--out", default="models/t2i", help="model base path (default models/t2i)")
     e.add_argument("--version", type=int, help="version number (default: highest existing + 1)")
     e.add_argument("--checkpoint", default="last", choices=("last", "best"))

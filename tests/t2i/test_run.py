@@ -97,6 +97,22 @@ def test_resolve_run_passes_named_runs_through(tmp_path):
     assert run_lib.resolve_run("pretrained") == run_lib.PRETRAINED
 
 
+def test_shipped_models_are_found_by_name(tmp_path, monkeypatch):
+    root = tmp_path / "t2i" / "pretrained"
+    for name in ("mnist_captions", "scenes_32"):
+        (root / name).mkdir(parents=True)
+        (root / name / "config.json").write_text("{}")
+    (root / "half-copied").mkdir()  # no config.json: not a model
+    monkeypatch.setattr(run_lib, "PRETRAINED_ROOT", root)
+    monkeypatch.setattr(run_lib, "PRETRAINED", root / "mnist_captions")
+    assert run_lib.shipped_models() == ["mnist_captions", "scenes_32"]
+    assert run_lib.resolve_run("pretrained:scenes_32") == root / "scenes_32"
+    assert run_lib.resolve_run("pretrained:mnist_captions") == run_lib.resolve_run(None)
+    assert run_lib.run_label(root / "scenes_32") == "t2i/pretrained/scenes_32"
+    with pytest.raises(T2IError, match="no shipped model 'coco'; t2i ships: mnist_captions, scenes_32"):
+        run_lib.resolve_run("pretrained:coco")
+
+
 def test_export_without_run_exports_the_shipped_model(tmp_path, capsys):
     assert cli.main(["export", "--out", str(tmp_path / "t2i")]) == 0
     version = tmp_path / "t2i" / "1"
