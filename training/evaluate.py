@@ -281,7 +281,8 @@ def _sharpened_bound(run_dir, model, images, tokens, held, seed) -> dict:
     """{"bound_sharpened": ...} when the run has a sharpener, else {} (t2i.sharpen)."""
     from t2i import sharpen
 
-    if not sharpen.has_sharpener(run_dir):
+    if not sharpen.has_sharpener(run_dir) or model.likelihood != "bernoulli":  # (the sharpened
+        # bound swaps a Bernoulli likelihood; another likelihood's bound is not comparable)
         return {}
     _, sharpener = sharpen.load_run_sharpener(run_dir, model)
     w = sharpen.sharpened_log_weights(model, sharpener, images, tokens, 1, seed=seed)
