@@ -184,12 +184,19 @@ def pack_run(run_dir, out_dir, which: str = "last", extra_files=()) -> Path:
         run_dir: a full run directory.
         out_dir: the packed run's directory (created; replaced files overwritten).
         which: the checkpoint to pack.
-        extra_files: more files to copy in (e.g. an evaluation report).
+        extra_files: more files to copy in (e.g. an evaluation report): paths as
+            given, or inside the run; a missing one is an error before anything is written.
     """
     import shutil
 
     import numpy as np
 
+    extras = []
+    for name in extra_files:  # as given (absolute or from here), else inside the run
+        src = Path(name) if Path(name).is_file() else Path(run_dir) / name
+        if not src.is_file():
+            raise T2IError(f"--extra {name}: no such file here or in {run_dir}")
+        extras.append(src)
     config, model = load_model(run_dir, which)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -199,10 +206,10 @@ def pack_run(run_dir, out_dir, which: str = "last", extra_files=()) -> Path:
     info = load_run_info(run_dir)
     info["packed_from"] = {"run": str(run_dir), "checkpoint": which, "dtype": "float16"}
     (out / RUN_INFO).write_text(json.dumps(info, indent=2) + "\n")
-    for name in ["log.csv", *extra_files]:
-        src = Path(run_dir) / name if not Path(name).is_absolute() else Path(name)
-        if src.is_file():
-            shutil.copy(src, out / src.name)
+    if (Path(run_dir) / "log.csv").is_file():
+        shutil.copy(Path(run_dir) / "log.csv", out / "log.csv")
+    for src in extras:
+        shutil.copy(src, out / src.name)
     return out
 
 

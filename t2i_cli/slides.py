@@ -77,7 +77,7 @@ def write_slides(run_dir, out, samples: int = 6, seed: int = 0, checkpoint: str 
     from t2i.text import CaptionTokenizer
     from training.scenes_eval import attribute_fidelity
 
-    run_dir = run_lib.resolve_run(run_dir)
+    given, run_dir = run_dir, run_lib.resolve_run(run_dir)
     config = run_lib.load_run_config(run_dir)
     if config.data.dataset != "scenes":
         raise T2IError(f"t2i slides draws the colour scenes of the slides; {run_lib.run_label(run_dir)} "
@@ -110,8 +110,13 @@ def write_slides(run_dir, out, samples: int = 6, seed: int = 0, checkpoint: str 
         visualize.captioned_grid([images[i * samples:(i + 1) * samples] for i in range(len(captions))],
                                  labels, scale=3).save(path)
         written.append(path)
-        rows = [f"| {label} | {int(right[i * samples:(i + 1) * samples].sum())} of {samples} |"
-                for i, label in enumerate(labels)]
+        focus = slide.flip or "object"  # the attribute the row is about
+        rows = []
+        for i, label in enumerate(labels):
+            part = slice(i * samples, (i + 1) * samples)
+            _, per = attribute_fidelity(classifier, images[part], [captions[i]] * samples)
+            rows.append(f"| {label} | {int(right[part].sum())} of {samples} | "
+                        f"{round(per[focus] * samples)} of {samples} |")
         sections.append((slide, path.name, rows))
 
     trace = samplers.generate(model, config, tokenizer.encode([ALIGNMENT_CAPTION]), seeds[:1], sampler,
@@ -122,8 +127,8 @@ def write_slides(run_dir, out, samples: int = 6, seed: int = 0, checkpoint: str 
                                     canvases=trace["canvases"][0], scale=3)
     written.append(path)
     markdown = out / "slides.md"
-    markdown.write_text(_markdown(run_lib.run_label(run_dir), checkpoint, str(sampler), samples, seed,
-                                  sections, metrics))
+    markdown.write_text(_markdown(run_lib.run_label(run_dir), str(given), checkpoint, str(sampler), samples,
+                                  seed, sections, metrics))
     written.append(markdown)
     return written
 
@@ -147,9 +152,9 @@ def _percent(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def _markdown(label, checkpoint, sampler, samples, seed, sections, metrics) -> str:
+def _markdown(label, given, checkpoint, sampler, samples, seed, sections, metrics) -> str:
     lines = [f"# The slides, redrawn from {label}", "",
-             f"`t2i slides --run {label} --checkpoint {checkpoint} --sampler {sampler} --samples {samples} "
+             f"`t2i slides --run {given} --checkpoint {checkpoint} --sampler {sampler} --samples {samples} "
              f"--seed {seed}`: temperature 1, seeds {seed}..{seed + samples - 1} in every row. "
              "Beside each caption: how many of its images the scenes attribute classifier reads right "
              "in every attribute the caption names."]
@@ -160,7 +165,8 @@ def _markdown(label, checkpoint, sampler, samples, seed, sections, metrics) -> s
                   f"{_percent(fidelity.get('held_out'))} of held-out compositions."]
     for slide, image, rows in sections:
         lines += ["", f"## {slide.title}", "", f"![{slide.title}]({image})", "",
-                  "| caption | read right |", "|---|---|", *rows]
+                  f"| caption | every named attribute read right | its {slide.flip or 'object'} read right |",
+                  "|---|---|---|", *rows]
         flip = (metrics or {}).get("flip_success", {}).get(slide.flip) if slide.flip else None
         if flip:
             lines += ["", f"Flip success in the evaluation ({flip['pairs']} caption pairs differing in the "

@@ -121,12 +121,19 @@ def test_export_without_run_exports_the_shipped_model(tmp_path, capsys):
     assert sorted(assets["data"]["held_out"]) == sorted(HELD_OUT)
 
 
-def test_pack_command(tiny_run, tmp_path, capsys):
+def test_pack_command(tiny_run, tmp_path, capsys, monkeypatch):
     assert run_lib.main(["pack", str(tiny_run), str(tmp_path / "p"), "--checkpoint", "best",
                          "--extra", str(tiny_run / "config.json")]) == 0
     assert run_lib.is_packed(tmp_path / "p")
     assert run_lib.main(["pack", str(tmp_path / "nothing"), str(tmp_path / "q")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    # An extra file from where the command runs, or inside the run; a missing one stops it.
+    (tmp_path / "report.md").write_text("figures")
+    monkeypatch.chdir(tmp_path)
+    assert run_lib.main(["pack", str(tiny_run), "r", "--extra", "report.md", "log.csv"]) == 0
+    assert (tmp_path / "r" / "report.md").read_text() == "figures" and (tmp_path / "r" / "log.csv").is_file()
+    assert run_lib.main(["pack", str(tiny_run), "s", "--extra", "missing.md"]) == 2
+    assert "--extra missing.md: no such file" in capsys.readouterr().err and not (tmp_path / "s").exists()
 
 
 def test_reports_name_runs_as_given_and_the_shipped_one_by_its_package_path(tmp_path):

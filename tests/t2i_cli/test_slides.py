@@ -71,7 +71,7 @@ def test_every_row_is_drawn_with_the_same_seeds_and_measured(scenes_run, tmp_pat
                     or (said.object in ("stop sign", "elephant") and said.background == "clear sky")
                     or bool(said.vintage and said.object in ("dog", "car")))
             label = caption + (" (held out)" if held else "")
-            assert f"| {label} | {right} of {SAMPLES} |" in text
+            assert f"| {label} | {right} of {SAMPLES} | " in text
     assert "every named attribute right for 25.0% of seen captions and 50.0% of held-out" in text
     assert "(7 caption pairs differing in the colour, same seed): 12.5%" in text
 
