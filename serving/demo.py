@@ -54,6 +54,8 @@ class LocalModel:
         self.run_dir = run_lib.resolve_run(run_dir)
         self.config, self.model = run_lib.load_model(self.run_dir, checkpoint)
         self.description = ("shipped pretrained model, in this process" if run_dir is None
+                            else f"shipped model `{str(run_dir).partition(':')[2]}`, in this process"
+                            if str(run_dir).startswith("pretrained:")
                             else f"run `{run_dir}`, in this process")
         self._lock = threading.Lock()  # one generation at a time on this CPU model
 
@@ -142,6 +144,8 @@ class Demo:
         self.text_config = text_config
         self.tokenizer = NumpyCaptionTokenizer(text_config)
         self.seen_examples, self.held_out_examples = (list(e) for e in examples)
+        # The page's first caption: the run's first example (MNIST: DEFAULT_CAPTION).
+        self.default_caption = self.seen_examples[0] if self.seen_examples else DEFAULT_CAPTION
         self.max_samples = int(max_samples)
         self.workdir = workdir or tempfile.mkdtemp(prefix="t2i-demo-")
         self._files = collections.deque()
@@ -243,9 +247,35 @@ def _gradio():
     return gr
 
 
-def build_app(demo: Demo):
-    """The page: a gradio.Blocks (call .launch(), or use serve())."""
+def build_app(demo):
+    """The page: a gradio.Blocks (call .launch(), or use serve()).
+
+    `demo`: one `Demo`, or {tab label: Demo} for several models, one tab each (the first
+    tab's elements keep the plain ids, e.g. #caption; the others' end in -<i>, e.g. #caption-2).
+    """
     gr = _gradio()
+    demos = demo if isinstance(demo, dict) else None
+    with gr.Blocks(title="t2i: alignDRAW text-to-image", delete_cache=(600, 3600)) as app:
+        if demos is None:
+            gr.Markdown("## t2i — alignDRAW text-to-image\n"
+                        "Type a caption; the model draws it on a canvas over T steps while its "
+                        f"attention moves over the words. Drawing with the {demo.backend.description}.")
+            _panel(gr, demo, "")
+        else:
+            gr.Markdown("## t2i — alignDRAW text-to-image\n"
+                        "Type a caption; the model draws it on a canvas over T steps while its "
+                        "attention moves over the words. One tab per model.")
+            with gr.Tabs():
+                for i, (label, one) in enumerate(demos.items()):
+                    with gr.Tab(label, elem_id=f"tab-{i + 1}"):
+                        gr.Markdown(f"Drawing with the {one.backend.description}.")
+                        _panel(gr, one, "" if i == 0 else f"-{i + 1}")
+    app.queue(default_concurrency_limit=2, max_size=64)
+    return app
+
+
+def _panel(gr, demo: Demo, suffix: str) -> None:
+    """One model's controls and outputs (element ids end in `suffix`)."""
 
     def on_generate(caption, seed, samples, temperature):
         try:
@@ -261,48 +291,43 @@ def build_app(demo: Demo):
                        + ", ".join(result.unknown))
         return result.grid, result.animation, result.attention, result.message
 
-    with gr.Blocks(title="t2i: alignDRAW text-to-image", delete_cache=(600, 3600)) as app:
-        gr.Markdown("## t2i — alignDRAW text-to-image\n"
-                    "Type a caption; the model draws it on a canvas over T steps while its "
-                    f"attention moves over the words. Drawing with the {demo.backend.description}.")
-        with gr.Row():
-            with gr.Column(scale=1):
-                caption = gr.Textbox(label="Caption", value=DEFAULT_CAPTION, lines=1,
-                                     max_lines=2, elem_id="caption")
-                with gr.Row():
-                    seed = gr.Number(label="Seed", value=0, precision=0, minimum=0,
-                                     maximum=MAX_SEED, elem_id="seed")
-                    samples = gr.Slider(1, demo.max_samples, value=8, step=1, label="Samples",
-                                        elem_id="samples-count")
-                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature "
-                                        "(1: the model's prior; 0: its means)",
-                                        elem_id="temperature")
-                button = gr.Button("Draw", variant="primary", elem_id="draw")
-                if demo.seen_examples:
-                    gr.Examples([[c] for c in demo.seen_examples], inputs=[caption],
-                                label="Compositions seen in training")
-                if demo.held_out_examples:
-                    gr.Examples([[c] for c in demo.held_out_examples], inputs=[caption],
-                                label="Held-out compositions (never seen in training)")
-            with gr.Column(scale=2):
-                grid = gr.Image(label="Samples", type="pil", format="png", interactive=False,
-                                elem_id="grid", height=200)
-                with gr.Row(equal_height=False):
-                    animation = gr.Image(label="The canvas, step by step", type="filepath",
-                                         interactive=False, elem_id="animation")
-                    attention = gr.Image(label="Attention over the words, per step", type="pil",
-                                         format="png", interactive=False, elem_id="attention")
-                status = gr.Markdown(elem_id="status")
-        outputs = [grid, animation, attention, status]
-        inputs = [caption, seed, samples, temperature]
-        button.click(on_generate, inputs, outputs)
-        caption.submit(on_generate, inputs, outputs)
-    app.queue(default_concurrency_limit=2, max_size=64)
-    return app
+    with gr.Row():
+        with gr.Column(scale=1):
+            caption = gr.Textbox(label="Caption", value=demo.default_caption, lines=1,
+                                 max_lines=2, elem_id=f"caption{suffix}")
+            with gr.Row():
+                seed = gr.Number(label="Seed", value=0, precision=0, minimum=0,
+                                 maximum=MAX_SEED, elem_id=f"seed{suffix}")
+                samples = gr.Slider(1, demo.max_samples, value=8, step=1, label="Samples",
+                                    elem_id=f"samples-count{suffix}")
+            temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature "
+                                    "(1: the model's prior; 0: its means)",
+                                    elem_id=f"temperature{suffix}")
+            button = gr.Button("Draw", variant="primary", elem_id=f"draw{suffix}")
+            if demo.seen_examples:
+                gr.Examples([[c] for c in demo.seen_examples], inputs=[caption],
+                            label="Compositions seen in training")
+            if demo.held_out_examples:
+                gr.Examples([[c] for c in demo.held_out_examples], inputs=[caption],
+                            label="Held-out compositions (never seen in training)")
+        with gr.Column(scale=2):
+            grid = gr.Image(label="Samples", type="pil", format="png", interactive=False,
+                            elem_id=f"grid{suffix}", height=200)
+            with gr.Row(equal_height=False):
+                animation = gr.Image(label="The canvas, step by step", type="filepath",
+                                     interactive=False, elem_id=f"animation{suffix}")
+                attention = gr.Image(label="Attention over the words, per step", type="pil",
+                                     format="png", interactive=False, elem_id=f"attention{suffix}")
+            status = gr.Markdown(elem_id=f"status{suffix}")
+    outputs = [grid, animation, attention, status]
+    inputs = [caption, seed, samples, temperature]
+    button.click(on_generate, inputs, outputs)
+    caption.submit(on_generate, inputs, outputs)
 
 
-def serve(demo: Demo, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
-    """Launch the page on host:port; with block=False return the running app (app.close() stops)."""
+def serve(demo, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
+    """Launch the page on host:port (`demo`: a `Demo` or {tab label: Demo}, as `build_app`);
+    with block=False return the running app (app.close() stops)."""
     app = build_app(demo)
     app.launch(server_name=host, server_port=int(port), prevent_thread_lock=not block,
                share=False, inbrowser=False, quiet=not block, show_error=False, ssr_mode=False)
@@ -333,7 +358,8 @@ def build_parser(prog: str = "t2i demo") -> argparse.ArgumentParser:
     return p
 
 
-def demo_from_args(args) -> Demo:
+def demo_from_args(args):
+    """A `Demo`, or {model name: Demo} for every shipped model when no --run or --server is given."""
     from t2i import run as run_lib
 
     if args.max_samples < 1:
@@ -341,6 +367,14 @@ def demo_from_args(args) -> Demo:
     if args.server:
         config = run_lib.load_run_config(run_lib.resolve_run(args.run))
         backend = ServedModel(args.server, args.model_name, args.timeout)
+    elif args.run is None and len(run_lib.shipped_models()) > 1:  # every shipped model, a tab each
+        names = sorted(run_lib.shipped_models(), key=lambda n: n != run_lib.PRETRAINED.name)
+        demos = {}
+        for name in names:
+            backend = LocalModel(f"pretrained:{name}", args.checkpoint)
+            demos[name] = Demo(backend, backend.config.text, example_captions(backend.config),
+                               max_samples=args.max_samples)
+        return demos
     else:
         backend = LocalModel(args.run, args.checkpoint)
         config = backend.config
@@ -379,8 +413,9 @@ def main(argv=None, prog: str = "t2i demo") -> int:
     try:
         _gradio()
         demo = demo_from_args(args)
-        print(f"t2i demo: http://{args.host}:{args.port}/  ({demo.backend.description})",
-              file=sys.stderr)
+        what = ("; ".join(d.backend.description for d in demo.values()) if isinstance(demo, dict)
+                else demo.backend.description)
+        print(f"t2i demo: http://{args.host}:{args.port}/  ({what})", file=sys.stderr)
         with _StopOnSignal() as signals:
             app = serve(demo, args.host, args.port, block=False)
             try:

@@ -223,6 +223,34 @@ def test_browser_draws_a_typed_caption(page, local):
     assert "8 samples, seeds 0..7" in driver.find_element(By.ID, "status").text
 
 
+def test_without_run_the_demo_offers_every_shipped_model_in_a_tab(page, local):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    demos = demo_lib.demo_from_args(demo_lib.build_parser().parse_args([]))
+    assert list(demos) == ["mnist_captions", "scenes_32"]
+    scenes = demos["scenes_32"]
+    assert scenes.backend.config.data.dataset == "scenes"
+    assert scenes.default_caption == scenes.seen_examples[0] and "bus" in scenes.default_caption
+    assert demos["mnist_captions"].default_caption == demo_lib.DEFAULT_CAPTION
+    driver, _ = page
+    port = free_port()
+    app = demo_lib.serve(demos, "127.0.0.1", port, block=False)
+    try:
+        _caption_box(driver, f"http://127.0.0.1:{port}/")
+        driver.find_element(By.XPATH, "//button[@role='tab' and contains(., 'scenes_32')]").click()
+        box = WebDriverWait(driver, 60).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, "#caption-2 textarea"))
+        assert "Held-out compositions" in driver.find_element(By.TAG_NAME, "body").text
+        _type(box, "a stop sign flying in blue skies")
+        driver.find_element(By.ID, "draw-2").click()
+        (grid_src,) = _images(driver, ["grid-2"])
+        want = scenes.run("a stop sign flying in blue skies", seed=0, samples=8, temperature=1.0)
+        np.testing.assert_array_equal(np.asarray(_fetch(grid_src).convert("RGB")), np.asarray(want.grid))
+    finally:
+        app.close()
+
+
 def test_browser_shows_the_error_for_an_empty_caption_and_keeps_serving(page):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
