@@ -136,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
                         "--sampler; default plain)")
     v.add_argument("--checkpoint", default="best", choices=("last", "best"))
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--sharpen", action="store_true",
+                   help="measure caption fidelity (and scenes' flips) on images passed through the "
+                        "run's sharpener (t2i sharpen train); MNIST's probe stays unsharpened")
 
     sl = sub.add_parser("slides", help="redraw the alignDRAW slides' colour figures from a scenes run")
     sl.add_argument("--run", required=True, help="a scenes run directory written by `t2i train`")
@@ -264,7 +267,7 @@ def _evaluate(args) -> int:
                       retrieval_queries=args.retrieval_queries, candidates=args.candidates,
                       checkpoint=args.checkpoint, seed=args.seed, probe_samples=args.probe_samples,
                       probe_temperatures=_floats(args.probe_temperatures, "--probe-temperatures"),
-                      guidance=args.guidance, sampler=args.sampler)
+                      guidance=args.guidance, sampler=args.sampler, sharpen=args.sharpen)
     print(markdown(report))
     return 0
 

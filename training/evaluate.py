@@ -145,7 +145,7 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
 
 
 def _digit_report(model, config, tokenizer, images, captions, tokens, held, layouts, *, sampler, seed,
-                  probe_samples, probe_temperatures) -> dict:
+                  probe_samples, probe_temperatures, finish=None) -> dict:
     """MNIST with captions: caption fidelity (the digit classifier reads each named digit at its
     place; `layouts` says where), with the real composites' ceiling and a shuffled floor, and the
     composition probe at temperature 1 and at `probe_temperatures`."""
@@ -156,6 +156,8 @@ def _digit_report(model, config, tokenizer, images, captions, tokens, held, layo
     types, a, b = layouts.types, layouts.a, layouts.b
     classifier = load_classifier()
     generated = samplers.generate(model, config, tokens, seed + np.arange(n), sampler)["images"]
+    if finish is not None:  # --sharpen: the test composites' fidelity (not the probe's)
+        generated = finish(generated, tokens)
     report = {
         "fidelity": _fidelity_table(caption_fidelity(classifier, generated, types, a, b), types, held),
         "fidelity_ceiling_real": _fidelity_table(caption_fidelity(classifier, images, types, a, b), types, held)}
@@ -178,12 +180,12 @@ def _digit_report(model, config, tokenizer, images, captions, tokens, held, layo
 
 
 def _scenes_report(model, config, tokenizer, images, captions, tokens, held, layouts, *, sampler, seed,
-                   probe_samples, probe_temperatures) -> dict:
+                   probe_samples, probe_temperatures, finish=None) -> dict:
     """Scenes: caption fidelity per named attribute and flip success (`training.scenes_eval`)."""
     from training.scenes_eval import scenes_report
 
     return scenes_report(model, config, tokenizer, captions, held, images, sampler, seed,
-                         flip_pairs_per_kind=max(1, probe_samples * 5))
+                         flip_pairs_per_kind=max(1, probe_samples * 5), finish=finish)
 
 
 # `data.dataset` -> its own part of the report; a dataset without one gets the rest (COCO).
@@ -194,7 +196,7 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
              ssi_captions: int = 100, samples: int = 50, retrieval_queries: int = 100,
              candidates: int = 100, checkpoint: str = "best", seed: int = 0,
              probe_samples: int = 20, probe_temperatures=(0.5, 0.0), guidance: float = 1.0,
-             sampler="plain") -> dict:
+             sampler="plain", sharpen: bool = False) -> dict:
     """Evaluates a run; writes and returns the metrics (see the module docstring)."""
     from t2i import metrics
     from t2i import run as run_lib
@@ -212,6 +214,16 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
         from t2i.guidance import check_guidance
 
         check_guidance(model, sampler.g, "--guidance")
+    finish = None
+    if sharpen:  # caption fidelity (and scenes' flips) of the sharpened images, as `generate --sharpen`
+        from t2i import sharpen as sharpen_lib
+
+        if not sharpen_lib.has_sharpener(run_dir):
+            raise T2IError(f"--sharpen: {run_lib.run_label(run_dir)} has no sharpener (train one with "
+                           f"t2i sharpen train --run {run_lib.run_label(run_dir)})")
+        _, sharpener = sharpen_lib.load_run_sharpener(run_dir, model)
+        finish = lambda drawn, drawn_tokens: sharpener.sharpen(  # noqa: E731
+            drawn, sharpen_lib.caption_vectors(model, drawn_tokens))
     _, tokenizer, data = open_datasets(config)
     # One caption per test image; `layouts` (MNIST) says where each caption puts which digit.
     images, captions, held, layouts = data.test_examples.evaluation_set(examples)
@@ -222,6 +234,8 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
               "held_out_examples": int(held.sum()), "held_out": list(config.data.held_out)}
     if not sampler.is_plain:
         report["sampler"] = str(sampler)  # applies to fidelity and the probe
+    if sharpen:
+        report["sharpened"] = True  # applies to fidelity and scenes' flips, not MNIST's probe
     # Bounds (nats per image; the paper reports log-likelihood bounds as negatives).
     w1 = metrics.log_weights(model, images, tokens, 1, seed=seed)
     report["lower_bound"] = {"all": float(w1.mean()), "seen": float(w1[~held].mean()),
@@ -239,7 +253,7 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     if dataset_report is not None:
         report.update(dataset_report(
             model, config, tokenizer, images, captions, tokens, held, layouts, sampler=sampler, seed=seed,
-            probe_samples=probe_samples, probe_temperatures=probe_temperatures))
+            probe_samples=probe_samples, probe_temperatures=probe_temperatures, finish=finish))
     # SSI and diversity.
     c = min(ssi_captions, n)
     reps = np.repeat(tokens[:c], samples, axis=0)
@@ -304,6 +318,9 @@ def markdown(r: dict) -> str:
     else:
         what = (f"{r['examples']} test composites from MNIST test digits, {r['held_out_examples']} of "
                 "them held-out compositions.")
+    if r.get("sharpened"):
+        what += (" Caption fidelity" + (" and flips are" if r.get("dataset") == "scenes" else " is")
+                 + " measured on the sharpened images (`--sharpen`).")
     lines = [f"# Evaluation of {r['run']} ({r['checkpoint']} checkpoint)", "", what, "",
              "| metric | value |", "|---|---|",
              f"| lower bound, nats/image (all / seen / held-out) | {r['lower_bound']['all']:.1f} / "

@@ -93,14 +93,19 @@ def flip_pairs(n: int, kind: str, rng: np.random.Generator, held_out=()) -> list
 
 
 def scenes_report(model, config, tokenizer, captions, held, real_images, sampler, seed: int = 0,
-                  flip_pairs_per_kind: int = 100, classifier=None) -> dict:
-    """Fidelity per attribute (seen / held-out, and the real images' ceiling) and flip success."""
+                  flip_pairs_per_kind: int = 100, classifier=None, finish=None) -> dict:
+    """Fidelity per attribute (seen / held-out, and the real images' ceiling) and flip success.
+
+    `finish(images, tokens)`, if given, turns every drawn image into the one measured (the
+    run's sharpener: `t2i evaluate --sharpen`)."""
     from t2i import samplers
     from t2i.scene_classifier import load_classifier
 
     classifier = classifier or load_classifier()
     tokens = tokenizer.encode(list(captions))
-    generated = samplers.generate(model, config, tokens, seed + np.arange(len(captions)), sampler)["images"]
+    finish = finish or (lambda images, _: images)
+    generated = finish(samplers.generate(model, config, tokens, seed + np.arange(len(captions)),
+                                         sampler)["images"], tokens)
     right, per = attribute_fidelity(classifier, generated, captions)
     real_right, real_per = attribute_fidelity(classifier, real_images, captions)
     held = np.asarray(held, bool)
@@ -129,8 +134,9 @@ def scenes_report(model, config, tokenizer, captions, held, real_images, sampler
         pairs = flip_pairs(flip_pairs_per_kind, kind, rng, config.data.held_out)
         first, second = [p[0] for p in pairs], [p[1] for p in pairs]
         seeds = seed + 10**6 + np.arange(len(pairs))
-        a = samplers.generate(model, config, tokenizer.encode(first), seeds, sampler)["images"]
-        b = samplers.generate(model, config, tokenizer.encode(second), seeds, sampler)["images"]
+        first_tokens, second_tokens = tokenizer.encode(first), tokenizer.encode(second)
+        a = finish(samplers.generate(model, config, first_tokens, seeds, sampler)["images"], first_tokens)
+        b = finish(samplers.generate(model, config, second_tokens, seeds, sampler)["images"], second_tokens)
         ok_a, _ = attribute_fidelity(classifier, a, first)
         ok_b, _ = attribute_fidelity(classifier, b, second)
         flips[kind] = {"pairs": len(pairs), "success": float((ok_a & ok_b).mean())}

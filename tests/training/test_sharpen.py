@@ -157,3 +157,34 @@ def test_export_adds_a_sharpened_signature(runs, tmp_path):
     blurry = np.abs(plain["images"].numpy().astype(int) - to_uint8(expected["blurry"]).astype(int))
     assert blurry.max() <= 1  # serving_default is still the unsharpened sample
     assert (served["images"].numpy() != plain["images"].numpy()).any()
+
+
+def test_evaluate_sharpen_measures_the_sharpened_images(runs, tmp_path):
+    """--sharpen: caption fidelity of g(drawn image); with g = identity it is the plain figure,
+    with g = 0 everywhere it is the fidelity of blank canvases, computed here."""
+    from t2i.data.datasets import open_datasets
+    from t2i.digit_classifier import caption_fidelity, load_classifier
+    from training.evaluate import evaluate
+
+    run_dir = copy_run(runs[0], tmp_path / "run")
+    kw = dict(examples=8, iw_examples=2, iw_k=(1,), ssi_captions=2, samples=2, retrieval_queries=0,
+              checkpoint="last", probe_samples=0)
+    plain = evaluate(run_dir, tmp_path / "p", **kw)
+    config, sharpener = sh.load_run_sharpener(run_dir)
+    weights = sharpener.generator.get_weights()
+    weights[-2], weights[-1] = np.zeros_like(weights[-2]), np.zeros_like(weights[-1])
+    sharpener.generator.set_weights(weights)  # g = identity
+    sh.save_sharpener(sh.sharpen_dir(run_dir), config, sharpener)
+    same = evaluate(run_dir, tmp_path / "s", sharpen=True, **kw)
+    assert same["sharpened"] is True and same["fidelity"] == plain["fidelity"]
+    assert "measured on the sharpened images" in (tmp_path / "s" / "metrics.md").read_text()
+    weights[-1] = np.full_like(weights[-1], -2.0)  # g = clip(x - 2, 0, 1) = 0
+    sharpener.generator.set_weights(weights)
+    sh.save_sharpener(sh.sharpen_dir(run_dir), config, sharpener)
+    blank = evaluate(run_dir, tmp_path / "b", sharpen=True, **kw)
+    _, _, data = open_datasets(run_lib.load_run_config(run_dir))
+    images, _, held, layouts = data.test_examples.evaluation_set(8)
+    right = caption_fidelity(load_classifier(), np.zeros_like(images), layouts.types, layouts.a, layouts.b)
+    assert blank["fidelity"]["all"] == pytest.approx(right.mean())
+    with pytest.raises(T2IError, match="has no sharpener"):
+        evaluate(runs[1], tmp_path / "n", sharpen=True, **kw)
