@@ -41,7 +41,6 @@ LOOPS = ("unrolled", "while")
 PRECISIONS = ("float32", "mixed_bfloat16")
 LIKELIHOODS = ("bernoulli", "logistic")
 PRIORS = ("learned", "standard")
-DATASETS = tuple(catalog.DATASETS)  # t2i.data.catalog: what each one is
 COCO_SOURCES = ("json", "npy")
 COCO_IMAGE_FITS = ("squash", "center_crop")
 
