@@ -243,11 +243,10 @@ class MnistConfig:
     def __post_init__(self):
         _require(0.0 < self.validation_fraction < 1.0, "data.mnist.validation_fraction must be in (0, 1)")
         _require(self.num_held_out >= 0, "data.mnist.num_held_out must be >= 0")
-        _require(0.0 <= self.augment_rotation <= 180.0, "data.mnist.augment_rotation must be in [0, 180] degrees")
-        _require(0.0 <= self.augment_scale < 1.0, "data.mnist.augment_scale must be in [0, 1)")
-        _require(self.augment_shift >= 0.0 and self.augment_elastic_alpha >= 0.0,
-                 "data.mnist.augment_shift and data.mnist.augment_elastic_alpha must be >= 0")
-        _require(self.augment_elastic_sigma > 0.0, "data.mnist.augment_elastic_sigma must be > 0")
+        from t2i.data.augment import check_ranges  # the warp's own bounds, named as config fields
+
+        check_ranges("data.mnist.augment_", self.augment_rotation, self.augment_scale, self.augment_shift,
+                     self.augment_elastic_alpha, self.augment_elastic_sigma)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -99,7 +99,6 @@ def write_slides(run_dir, out, samples: int = 6, seed: int = 0, checkpoint: str 
         captions = list(slide.captions)
         images = drawn[start * samples:(start + len(captions)) * samples]
         start += len(captions)
-        right, _ = attribute_fidelity(classifier, images, np.repeat(captions, samples))
         table = cap.attribute_table([cap.parse_caption(c) for c in captions])
         table["vintage"] = np.asarray(table["vintage"], bool)
         held = np.zeros(len(captions), bool)
@@ -113,9 +112,9 @@ def write_slides(run_dir, out, samples: int = 6, seed: int = 0, checkpoint: str 
         focus = slide.flip or "object"  # the attribute the row is about
         rows = []
         for i, label in enumerate(labels):
-            part = slice(i * samples, (i + 1) * samples)
-            _, per = attribute_fidelity(classifier, images[part], [captions[i]] * samples)
-            rows.append(f"| {label} | {int(right[part].sum())} of {samples} | "
+            right, per = attribute_fidelity(classifier, images[i * samples:(i + 1) * samples],
+                                            [captions[i]] * samples)
+            rows.append(f"| {label} | {int(right.sum())} of {samples} | "
                         f"{round(per[focus] * samples)} of {samples} |")
         sections.append((slide, path.name, rows))
 

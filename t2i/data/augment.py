@@ -42,6 +42,19 @@ from t2i.errors import T2IError
 TRUNCATE = 4.0  # Gaussian radius, in standard deviations (SciPy's default)
 
 
+def check_ranges(prefix: str, rotation, scale, shift, elastic_alpha, elastic_sigma) -> None:
+    """`T2IError` naming `prefix` + the field when a warp range is out of bounds (here and in
+    `MnistConfig`, whose fields are "data.mnist.augment_" + these names)."""
+    if not 0.0 <= rotation <= 180.0:
+        raise T2IError(f"{prefix}rotation must be in [0, 180] degrees, got {rotation}")
+    if not 0.0 <= scale < 1.0:
+        raise T2IError(f"{prefix}scale must be in [0, 1), got {scale}")
+    if shift < 0.0 or elastic_alpha < 0.0:
+        raise T2IError(f"{prefix}shift and {prefix}elastic_alpha must be >= 0")
+    if elastic_sigma <= 0.0:
+        raise T2IError(f"{prefix}elastic_sigma must be > 0, got {elastic_sigma}")
+
+
 @dataclasses.dataclass(frozen=True)
 class DigitAugmentation:
     """The warp's ranges; see the module docstring. All zero: the identity."""
@@ -53,14 +66,8 @@ class DigitAugmentation:
     elastic_sigma: float = 4.0
 
     def __post_init__(self):
-        if not 0.0 <= self.rotation <= 180.0:
-            raise T2IError(f"augmentation rotation must be in [0, 180] degrees, got {self.rotation}")
-        if not 0.0 <= self.scale < 1.0:
-            raise T2IError(f"augmentation scale must be in [0, 1), got {self.scale}")
-        if self.shift < 0.0 or self.elastic_alpha < 0.0:
-            raise T2IError("augmentation shift and elastic_alpha must be >= 0")
-        if self.elastic_sigma <= 0.0:
-            raise T2IError(f"augmentation elastic_sigma must be > 0, got {self.elastic_sigma}")
+        check_ranges("augmentation ", self.rotation, self.scale, self.shift, self.elastic_alpha,
+                     self.elastic_sigma)
 
     @property
     def active(self) -> bool:
