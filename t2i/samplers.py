@@ -13,7 +13,8 @@ quantities, never a classifier:
     contrastive:g=G  c_T = c^y_T + (G - 1) (c^y_T - c^-_T), where c^- is the mean
                      canvas (negatives=nearest: the closest one) of the captions
                      that differ from y in one interchangeable word (a digit for
-                     MNIST): the same layout, another identity. Every stream is
+                     MNIST; for scenes the object's colour or noun, each swapped
+                     only with its own kind): the same layout, another identity. Every stream is
                      driven by y's latents, so the difference is the caption's.
                      With project=1 the noise of each step also loses its one
                      component along the direction in which y's prior mean differs
@@ -132,10 +133,16 @@ def resolve(sampler="plain", guidance: float = 1.0) -> Sampler:
     return sampler
 
 
-def interchangeable_for(config) -> np.ndarray | None:
-    """The words same-layout negatives swap for a run's dataset: the ten digits of MNIST
-    with captions; None where none are defined (COCO)."""
-    words = catalog.dataset_of(config).interchangeable_words
+def interchangeable_for(config):
+    """The words same-layout negatives swap for a run's dataset, as token ids: the ten
+    digits of MNIST with captions (one array), the colour and noun `SwapGroup`s of
+    scenes; None where none are defined (COCO)."""
+    entry = catalog.dataset_of(config)
+    groups = entry.load("swap_groups")
+    if groups:
+        return [SwapGroup(interchangeable_ids(config.text, g.words),
+                          interchangeable_ids(config.text, g.before) if g.before else None) for g in groups]
+    words = entry.interchangeable_words
     return interchangeable_ids(config.text, list(words)) if words else None
 
 
@@ -169,19 +176,46 @@ def interchangeable_ids(text_config, words) -> np.ndarray:
     return np.array([2 + vocabulary.index(w) for w in words], np.int64)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class SwapGroup:
+    """Token ids that replace each other in same-layout negatives (`catalog.WordGroup`
+    in ids); with `before`, only at positions whose next token is one of those ids."""
+
+    ids: np.ndarray
+    before: np.ndarray | None = None
+
+
+def swap_groups(interchangeable) -> list[SwapGroup]:
+    """`interchangeable` as a list of `SwapGroup`s: token ids (one group) or groups."""
+    if interchangeable is None:
+        return []
+    if isinstance(interchangeable, SwapGroup):
+        return [interchangeable]
+    items = list(interchangeable)
+    if items and all(isinstance(g, SwapGroup) for g in items):
+        return items
+    return [SwapGroup(np.asarray(items, np.int64))]
+
+
 def same_layout_negatives(tokens, interchangeable) -> tuple[np.ndarray, np.ndarray]:
     """Every caption that differs from a caption in one interchangeable word.
 
-    tokens int [B, L]; interchangeable: token ids that may replace each other.
+    tokens int [B, L]; interchangeable: token ids that may replace each other, or
+    `SwapGroup`s (a word is then swapped only within the first group holding it,
+    and only before one of the group's `before` ids if it has them).
     Returns (negative tokens [N, L], owner int [N]: the row of `tokens` each
     belongs to). A caption without an interchangeable word has none.
     """
     tokens = np.asarray(tokens)
-    ids = np.asarray(interchangeable)
+    groups = swap_groups(interchangeable)
     rows, owner = [], []
     for i, row in enumerate(tokens):
-        for pos in np.flatnonzero(np.isin(row, ids)):
-            for other in ids[ids != row[pos]]:
+        for pos, token in enumerate(row):
+            group = next((g for g in groups if token in g.ids), None)
+            if group is None or (group.before is not None
+                                 and (pos + 1 == len(row) or row[pos + 1] not in group.before)):
+                continue
+            for other in group.ids[group.ids != token]:
                 negative = row.copy()
                 negative[pos] = other
                 rows.append(negative)
@@ -215,9 +249,9 @@ def sample(model, tokens, seeds, sampler="plain", *, temperature: float = 1.0, t
                            "this dataset defines none (MNIST with captions has one)")
         return rejection_sample(model, tokens, seeds, sampler.k, reader, temperature=temperature,
                                 trace=trace, batch_size=batch_size)
-    if interchangeable is None or len(interchangeable) < 2:
+    if not any(len(g.ids) >= 2 for g in swap_groups(interchangeable)):
         raise T2IError(f"sampler {sampler} needs the caption words it may swap (interchangeable ids); "
-                       "this dataset defines none (MNIST with captions: the digits)")
+                       "this dataset defines none (MNIST with captions: the digits; scenes: colours and nouns)")
     if sampler.name == "contrastive":
         parts = []
         step = max(1, batch_size // 4)  # each caption brings 9 to 18 negative streams
@@ -247,7 +281,8 @@ def contrastive_sample(model, tokens, noise, g: float, interchangeable, negative
     batch, total = len(tokens), len(tokens) + len(neg_tokens)
     counts = np.bincount(owner, minlength=batch)
     if (counts == 0).any():
-        raise T2IError("contrastive sampling needs captions with an interchangeable word (a digit)")
+        raise T2IError("contrastive sampling needs captions with an interchangeable word "
+                       "(a digit; for scenes a colour or an object noun)")
     width = tokens.shape[1]
     context = model.caption_context(np.concatenate([tokens, neg_tokens.reshape(-1, width)]))
     state = model.initial_state(total)

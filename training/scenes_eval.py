@@ -3,7 +3,9 @@
 * **Fidelity per attribute**: for each test caption, one image is drawn, and the scenes
   attribute classifier (`t2i.scene_classifier`) reads it; an attribute the caption names
   (`t2i.data.scenes.captions.parse_caption`) is right when the classifier reads the named
-  value, and the image is right when every named attribute is. Reported for seen and
+  value (a named colour is read among the seven colours: which colour the object
+  shows, whatever object the classifier takes it for), and the image is right when
+  every named attribute is. Reported for seen and
   held-out captions, with the same reading of the real test images as the ceiling.
 * **Flip success**: caption pairs that differ in one word (a colour, a background, an
   object: "a yellow bus on a road" / "a blue bus on a road"), drawn with the same seed;
@@ -50,7 +52,7 @@ def attribute_fidelity(classifier, images, captions) -> tuple[np.ndarray, dict]:
     from t2i.scene_classifier import read_attributes
 
     targets, named = named_targets(captions)
-    read = read_attributes(classifier, images)
+    read = read_attributes(classifier, images, colour_named=named["colour"])
     right = np.ones(len(captions), bool)
     per = {}
     for a in ATTRIBUTES:

@@ -16,6 +16,20 @@ from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
+class WordGroup:
+    """Caption words that replace each other in same-layout negatives (`t2i.samplers`).
+
+    Attributes:
+        words: the words of the group; a caption's word is swapped for each other one.
+        before: if given, a word is swapped only where the next word is one of these
+            (a colour before a noun, not the "green" of "green grass").
+    """
+
+    words: tuple[str, ...]
+    before: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class DatasetEntry:
     """One dataset: its images, its captions' words, and where its pieces are.
 
@@ -45,6 +59,9 @@ class DatasetEntry:
             seen in training, for the demo and figures; "" for none.
         interchangeable_words: words that same-layout contrastive negatives
             swap (`t2i.samplers`: the ten digits); () for none.
+        swap_groups: "module:attribute", a tuple of `WordGroup`s, for a dataset
+            whose negatives swap several kinds of word, each only with its own
+            kind (scenes: colours, nouns); "" to use `interchangeable_words`.
         reader: "module:class" built with `config.text` that reads the words a
             caption names back from an image with the model (`rejection`
             sampling); "" for none.
@@ -61,6 +78,7 @@ class DatasetEntry:
     held_out_captions: str = ""
     seen_examples: str = ""
     interchangeable_words: tuple[str, ...] = ()
+    swap_groups: str = ""
     reader: str = ""
 
     def load(self, field: str) -> Any:
@@ -93,7 +111,8 @@ DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (
         name="scenes", image_shape=(32, 32, 3), presets=("scenes_32", "scenes_tiny"),
         prepare="t2i.data.scenes.dataset:prepare_scenes",
         held_out_captions="t2i.data.scenes.sampler:held_out_captions",
-        seen_examples="t2i.data.scenes.sampler:seen_examples"),
+        seen_examples="t2i.data.scenes.sampler:seen_examples",
+        swap_groups="t2i.data.scenes.captions:SWAP_GROUPS"),
     DatasetEntry(name="coco", presets=("coco_32",), pipelines="t2i.data.coco:open_coco"),
 )}
 

@@ -309,3 +309,25 @@ def test_rejection_sampling_needs_a_reader(tiny):
     model, tokens, _ = tiny
     with pytest.raises(T2IError, match="needs a reader of the digits"):
         samplers.sample(model, tokens, SEEDS, "rejection:k=2")
+
+
+def test_scenes_negatives_swap_the_colour_before_the_noun_and_the_noun_within_its_number():
+    from t2i.data.scenes import captions as cap
+
+    config = C.get_preset("scenes_tiny")
+    groups = samplers.interchangeable_for(config)
+    tokenizer = CaptionTokenizer(config.text)
+    vocab = tokenizer.vocabulary
+    captions = ["a green grass field with a red bus on the left", "two stop signs flying in blue skies"]
+    negatives, owner = samplers.same_layout_negatives(tokenizer.encode(captions), groups)
+    texts = [" ".join(vocab[t] for t in row if t) for row in negatives]
+    first = sorted(t for t, o in zip(texts, owner) if o == 0)
+    colours = [c for c in cap.COLOUR_NAMES if c != "red"]
+    nouns = [c.name.split()[-1] for c in cap.CONCEPTS if c.name != "bus"]
+    want = [f"a green grass field with a {c} bus on the left" for c in colours] \
+        + [f"a green grass field with a red {n} on the left" for n in nouns]
+    assert first == sorted(want)  # the background's "green" stays
+    second = sorted(t for t, o in zip(texts, owner) if o == 1)
+    plurals = [w for w in dict.fromkeys(c.plural.split()[-1] for c in cap.CONCEPTS)
+               if w not in {c.name.split()[-1] for c in cap.CONCEPTS} and w != "signs"]
+    assert second == sorted(f"two stop {p} flying in blue skies" for p in plurals)  # "blue skies" stays

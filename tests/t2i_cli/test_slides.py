@@ -36,7 +36,7 @@ def scenes_run(tmp_path_factory):
 def _named_right(images, caption) -> np.ndarray:
     """Every attribute the caption names read right, computed here from the classifier's heads."""
     said = cap.parse_caption(caption)
-    got = read_attributes(load_classifier(), images)
+    got = read_attributes(load_classifier(), images, colour_named=[said.colour is not None] * len(images))
     ok = (got["object"] == cap.CONCEPT_NAMES.index(said.object)) \
         & (got["background"] == list(cap.BACKGROUNDS).index(said.background)) \
         & (got["count"] == said.count - 1) & (got["vintage"] == int(said.vintage))

@@ -47,6 +47,35 @@ def test_attribute_fidelity_counts_only_what_captions_name():
     assert right.tolist() == [False, True, True]  # a colour is read only where one is named
 
 
+class _Logits:
+    """A 'classifier' that returns given logits."""
+
+    def __init__(self, logits):
+        self.logits = logits
+
+    def predict(self, images, batch_size=None, verbose=0):
+        return self.logits
+
+
+def test_a_named_colour_is_read_among_the_colours():
+    """"not shown" scored highest, the named red second: read as red where a colour is named;
+    a caption that names none keeps "not shown"."""
+    from t2i.scene_classifier import NOT_SHOWN
+
+    captions = ["a red bus on a road", "a vintage photo of a dog at night"]
+    targets, _ = scenes_eval.named_targets(captions)
+    logits = {h: np.eye(n)[targets[h]] for h, n in HEADS.items()}
+    red = list(cap.COLOUR_NAMES).index("red")
+    logits["colour"] = np.zeros((2, HEADS["colour"]))
+    logits["colour"][:, NOT_SHOWN] = 3.0
+    logits["colour"][:, red] = 2.0
+    right, per = scenes_eval.attribute_fidelity(_Logits(logits), np.zeros((2, 32, 32, 3)), captions)
+    assert right.tolist() == [True, True] and per["colour"] == 1.0
+    logits["colour"][0, (red + 1) % NOT_SHOWN] = 2.5  # another colour above red: wrong
+    right, per = scenes_eval.attribute_fidelity(_Logits(logits), np.zeros((2, 32, 32, 3)), captions)
+    assert right.tolist() == [False, True] and per["colour"] == 0.0
+
+
 def test_flip_pairs_differ_in_one_attribute_and_avoid_held_out():
     held = ("green bus", "stop sign in clear sky", "vintage dog")
     for kind in scenes_eval.FLIPS:

@@ -100,6 +100,24 @@ def caption(attrs: SceneAttributes, template: str, variant: int = 0) -> str:
     return text
 
 
+def _swap_groups():
+    """Same-layout negatives of a scenes caption (`t2i.samplers`) swap its colour for
+    each other colour and its noun for each other noun of the same number, so that
+    only the object's identity or colour differs: "a red bus in a parking lot" ->
+    "a blue bus ...", "a red car ...". A noun is swapped by its last word ("stop
+    sign" -> "stop bus"); "sheep" and "fish", their own plurals, swap with the
+    singular nouns."""
+    from t2i.data.catalog import WordGroup
+
+    singular = tuple(dict.fromkeys(c.name.split()[-1] for c in CONCEPTS))
+    plural = tuple(w for w in dict.fromkeys(c.plural.split()[-1] for c in CONCEPTS) if w not in singular)
+    first_words = tuple(dict.fromkeys(n.split()[0] for c in CONCEPTS for n in (c.name, c.plural)))
+    return (WordGroup(COLOUR_NAMES, before=first_words), WordGroup(singular), WordGroup(plural))
+
+
+SWAP_GROUPS = _swap_groups()
+
+
 def vocabulary() -> tuple[str, ...]:
     """Every word a scenes caption can use, sorted."""
     words = {"a", "an", "two", "with", "on", "the", "left", "right"}
