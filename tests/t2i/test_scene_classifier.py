@@ -65,3 +65,9 @@ def test_the_shipped_classifier_reads_fresh_scenes_as_its_record_says():
         n = shown if name == "colour_where_shown" else 1000
         margin = 3 * np.sqrt(max(recorded * (1 - recorded), 0.01 * 0.99) / n)
         assert accuracy[name] >= recorded - margin, (name, accuracy[name], recorded)
+    # ... and on the same renders blurred, as its record says for that blur (sigma 1.5 px)
+    blurred = sc.accuracy(classifier, sc.gaussian_blur(images, 1.5), targets)
+    for name, recorded in record["accuracy_on_blurred_renders"]["sigma 1.5"].items():
+        n = shown if name == "colour_where_shown" else 1000
+        margin = 3 * np.sqrt(max(recorded * (1 - recorded), 0.01 * 0.99) / n)
+        assert blurred[name] >= recorded - margin, (name, blurred[name], recorded)
