@@ -31,6 +31,11 @@ same as `AlignDRAW.generate` for that seed. Invalid UTF-8, empty captions and
 captions longer than the model takes fail with INVALID_ARGUMENT and a message
 naming the problem.
 
+Every signature draws with the paper's plain sampler. A run whose `sample.sampler`
+is another (`t2i.samplers`, e.g. best-of-K, which draws K candidates and scores
+each against other captions) is exported with a note saying so: that sampler runs
+in `t2i generate`, `t2i evaluate` and the demo.
+
 The export carries `assets/t2i_config.json` (the run's frozen config),
 `assets/vocabulary.txt`, `assets/held_out.txt`, `assets/sharpen_config.json`
 (with a sharpener) and
@@ -218,6 +223,10 @@ def export_model(run_dir, out, version: int | None = None, checkpoint: str = "la
 
     run_dir = run_lib.resolve_run(run_dir)
     config, model = run_lib.load_model(run_dir, checkpoint)
+    if config.sample.sampler != "plain":
+        print(f"t2i: note: {run_lib.run_label(run_dir)} draws with sampler {config.sample.sampler} in "
+              "t2i generate, evaluate and the demo; the exported signatures draw with plain sampling "
+              "(the paper's)", file=sys.stderr)
     sharpener = sharpen.load_run_sharpener(run_dir, model) if sharpen.has_sharpener(run_dir) else None
     return export_loaded(config, model, out, version=version, model_name=model_name, sharpener=sharpener)
 

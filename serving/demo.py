@@ -63,10 +63,12 @@ class LocalModel:
         from t2i.text import CaptionTokenizer
         from t2i.visualize import to_uint8
 
+        from t2i import samplers
+
         tokens = CaptionTokenizer(self.config.text).encode(captions)
-        with self._lock:
-            out = self.model.generate(tokens, np.asarray(seeds), trace=True,
-                                      temperature=temperature)
+        with self._lock:  # the run's own sampler (`sample.sampler`; plain for the paper's)
+            out = samplers.generate(self.model, self.config, tokens, np.asarray(seeds),
+                                    self.config.sample.sampler, trace=True, temperature=temperature)
         return {"images": to_uint8(out["images"]), "canvases": to_uint8(out["canvases"]),
                 "alignments": np.asarray(out["alignments"])}
 

@@ -374,6 +374,28 @@ LEGACY_DATA_FIELDS = {
 
 
 @dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    """How a trained run draws when a command names no sampler.
+
+    Attributes:
+        sampler: a `t2i.samplers` name: "plain" (the paper's), or a departure such
+            as "best_of_k:k=4". `t2i generate`, `t2i evaluate`, `t2i slides` and the
+            demo draw with it unless `--sampler` says otherwise; the exported
+            SavedModel's signatures draw with plain sampling.
+    """
+
+    sampler: str = "plain"
+
+    def __post_init__(self):
+        from t2i.samplers import Sampler  # NumPy only
+
+        try:
+            Sampler.parse(self.sampler)
+        except T2IError as e:
+            raise T2IError(f"sample.sampler: {e}") from None
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Optimisation.
 
@@ -432,13 +454,14 @@ class TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
-    """A whole run: `name`, `model`, `text`, `data` and `train`."""
+    """A whole run: `name`, `model`, `text`, `data`, `train` and `sample`."""
 
     name: str = "mnist_captions"
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     text: TextConfig = dataclasses.field(default_factory=TextConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    sample: SampleConfig = dataclasses.field(default_factory=SampleConfig)
 
     def __post_init__(self):
         entry = catalog.dataset_of(self)

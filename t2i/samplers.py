@@ -121,9 +121,12 @@ class Sampler:
                                          and not self.project) or (self.name in ("best_of_k", "rejection") and self.k == 1)
 
 
-def resolve(sampler="plain", guidance: float = 1.0) -> Sampler:
+def resolve(sampler=None, guidance: float = 1.0, default="plain") -> Sampler:
     """The sampler a command asked for: `sampler`, or `guided:g=G` from the older
-    `--guidance G` flag (the two cannot be combined)."""
+    `--guidance G` flag (the two cannot be combined), or, when it names neither, `default`
+    (a run's `sample.sampler`)."""
+    if sampler is None:
+        sampler = "plain" if guidance != 1.0 else default
     sampler = Sampler.parse(sampler)
     if guidance != 1.0:
         if sampler.name != "plain":

@@ -89,9 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--guidance", type=float, default=1.0,
                    help="classifier-free guidance scale for a run trained with model.caption_dropout "
                         "(1, the default: no guidance; the same as --sampler guided:g=G)")
-    g.add_argument("--sampler", default="plain",
-                   help="how latents are drawn: plain (the paper, default), guided:g=G, "
-                        "contrastive:g=G[,negatives=nearest], best_of_k:k=K, rejection:k=K (t2i.samplers)")
+    g.add_argument("--sampler", default=None,
+                   help="how latents are drawn: plain (the paper), guided:g=G, "
+                        "contrastive:g=G[,negatives=nearest], best_of_k:k=K, rejection:k=K (t2i.samplers); "
+                        "default: the run's sample.sampler (plain unless the run says otherwise)")
     g.add_argument("--checkpoint", default="last", choices=("last", "best"))
     g.add_argument("--loop", choices=("unrolled", "while"),
                    help="override the run's model.loop: 'while' (the default of new runs and of the "
@@ -131,9 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--guidance", type=float, default=1.0,
                    help="MNIST: classifier-free guidance scale for caption fidelity and the probe "
                         "(a run trained with model.caption_dropout; default 1: none)")
-    v.add_argument("--sampler", default="plain",
-                   help="MNIST: the sampler of caption fidelity and the probe (as t2i generate "
-                        "--sampler; default plain)")
+    v.add_argument("--sampler", default=None,
+                   help="the sampler of caption fidelity, flips and the probe (as t2i generate "
+                        "--sampler; default: the run's sample.sampler)")
     v.add_argument("--checkpoint", default="best", choices=("last", "best"))
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--sharpen", action="store_true",
@@ -145,7 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     sl.add_argument("-o", "--out", default="slides", help="folder for the figures and slides.md (default slides)")
     sl.add_argument("--samples", type=int, default=6, help="samples per caption (default 6)")
     sl.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    sl.add_argument("--sampler", default="plain", help="as t2i generate --sampler (default plain)")
+    sl.add_argument("--sampler", default=None,
+                    help="as t2i generate --sampler (default: the run's sample.sampler)")
     sl.add_argument("--checkpoint", default="best", choices=("last", "best"))
     sl.add_argument("--report", help="the run's evaluation (metrics.json or its folder; default: "
                                      "metrics.json in the run, if there)")

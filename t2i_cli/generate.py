@@ -36,7 +36,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
                    gif: bool = False, alignment: bool = False, checkpoint: str = "last",
                    warn=lambda msg: print(msg, file=sys.stderr), sharpen: bool = False,
                    temperature: float = 1.0, loop: str | None = None,
-                   guidance: float = 1.0, sampler: str = "plain") -> list[Path]:
+                   guidance: float = 1.0, sampler: str | None = None) -> list[Path]:
     """Generates images for `captions` and writes them; returns the written paths.
 
     `out` ending in `.npz`: one sample per caption (seeds seed, seed+1, ...),
@@ -50,12 +50,13 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     overrides the run's `model.loop` ("while" starts sooner, at about the same steady speed; the two
     forms' images can differ in the last bit, see BENCHMARKS.md).
     `sampler` names how latents are drawn (`t2i.samplers`; "plain" is the
-    paper's); `guidance` G is the older spelling of sampler "guided:g=G".
+    paper's; None: the run's `sample.sampler`); `guidance` G is the older spelling
+    of sampler "guided:g=G".
     """
     from t2i import samplers  # light: NumPy only until a sampler runs
 
     # Arguments first: a mistake is reported before TensorFlow and the model load.
-    sampler = samplers.resolve(sampler, guidance)
+    samplers.resolve(sampler, guidance)
     out = Path(out)
     if samples < 1:
         raise T2IError(f"--samples must be >= 1, got {samples}")
@@ -68,6 +69,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
     from t2i.text import CaptionTokenizer
 
     config, model = run_lib.load_model(run_dir, checkpoint, loop=loop)
+    sampler = samplers.resolve(sampler, guidance, config.sample.sampler)
     sharpener = _sharpener_of(run_dir, model) if sharpen else None
     tokenizer = CaptionTokenizer(config.text)
     tokens = tokenizer.encode(captions)
@@ -83,7 +85,7 @@ def generate_files(run_dir, captions: list[str], out, samples: int = 8, seed: in
         if sharpener is not None:
             result["images"] = _sharpened(model, sharpener, tokens, result["images"])
         np.savez_compressed(out, images=visualize.to_uint8(result["images"]),
-                            captions=np.array(captions))
+                            captions=np.array(captions), seeds=seeds, sampler=np.array(str(sampler)))
         return [out]
 
     reps = np.repeat(tokens, samples, axis=0)

@@ -58,11 +58,11 @@ ALIGNMENT_CAPTION = SLIDES[3].captions[0]
 
 
 def write_slides(run_dir, out, samples: int = 6, seed: int = 0, checkpoint: str = "last",
-                 sampler: str = "plain", report=None) -> list[Path]:
+                 sampler: str | None = None, report=None) -> list[Path]:
     """Draws every slide row from a scenes run into `out`; returns the written paths."""
     from t2i import samplers
 
-    sampler = samplers.resolve(sampler)
+    samplers.resolve(sampler)  # a mistake is reported before the model loads
     if samples < 1:
         raise T2IError(f"--samples must be >= 1, got {samples}")
     out = Path(out)
@@ -84,6 +84,7 @@ def write_slides(run_dir, out, samples: int = 6, seed: int = 0, checkpoint: str 
                        f"is a {config.data.dataset!r} run (train one with --preset scenes_32)")
     metrics = _report(run_dir, report)
     config, model = run_lib.load_model(run_dir, checkpoint)
+    sampler = samplers.resolve(sampler, default=config.sample.sampler)
     tokenizer = CaptionTokenizer(config.text)
     classifier = load_classifier()
     held_out = [parse_composition(c) for c in config.data.held_out]

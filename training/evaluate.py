@@ -144,6 +144,25 @@ def composition_probe(model, tokenizer, classifier, held_out, samples: int = 20,
             "per_composition": per}
 
 
+def sampler_diversity(model, config, tokens, sampler, seed: int = 0, captions: int = 20,
+                      samples: int = 10) -> dict:
+    """Within-caption diversity of `sampler` and of plain sampling, on the same `captions`
+    test captions and `samples` seeds each: mean SSIM between a caption's samples
+    (`metrics.sample_diversity`, 1: always the same picture) and mean pairwise pixel
+    distance (`metrics.pairwise_pixel_distance`), with its ratio to plain's."""
+    from t2i import metrics, samplers
+
+    reps = np.repeat(np.asarray(tokens)[:captions], samples, axis=0)
+    seeds = seed + np.tile(np.arange(samples), len(reps) // samples)
+    out = {"sampler": str(sampler), "captions": len(reps) // samples, "samples": samples}
+    for name, how in (("sampler", sampler), ("plain", "plain")):
+        drawn = samplers.generate(model, config, reps, seeds, how)["images"]
+        out[f"{name}_ssim"] = metrics.sample_diversity(drawn.reshape((-1, samples) + drawn.shape[1:]))
+        out[f"{name}_pixel_distance"] = float(metrics.pairwise_pixel_distance(drawn, samples).mean())
+    out["pixel_distance_ratio"] = out["sampler_pixel_distance"] / max(out["plain_pixel_distance"], 1e-12)
+    return out
+
+
 def _digit_report(model, config, tokenizer, images, captions, tokens, held, layouts, *, sampler, seed,
                   probe_samples, probe_temperatures, finish=None) -> dict:
     """MNIST with captions: caption fidelity (the digit classifier reads each named digit at its
@@ -196,7 +215,7 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
              ssi_captions: int = 100, samples: int = 50, retrieval_queries: int = 100,
              candidates: int = 100, checkpoint: str = "best", seed: int = 0,
              probe_samples: int = 20, probe_temperatures=(0.5, 0.0), guidance: float = 1.0,
-             sampler="plain", sharpen: bool = False) -> dict:
+             sampler=None, sharpen: bool = False) -> dict:
     """Evaluates a run; writes and returns the metrics (see the module docstring)."""
     from t2i import metrics
     from t2i import run as run_lib
@@ -208,8 +227,9 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     check_temperature(list(probe_temperatures), "--probe-temperatures")
     from t2i import samplers
 
-    sampler = samplers.resolve(sampler, guidance)
+    samplers.resolve(sampler, guidance)  # a mistake is reported before the model loads
     config, model = run_lib.load_model(run_dir, checkpoint)
+    sampler = samplers.resolve(sampler, guidance, config.sample.sampler)
     if sampler.name == "guided" and not sampler.is_plain:
         from t2i.guidance import check_guidance
 
@@ -262,6 +282,8 @@ def evaluate(run_dir, out_dir, examples: int = 1000, iw_examples: int = 100, iw_
     mean, std = metrics.ssi_to_reference(drawn, images[:c])
     report["ssi"] = {"captions": c, "samples": samples, "mean": mean, "std": std,
                      "diversity": metrics.sample_diversity(drawn)}
+    if not sampler.is_plain:  # the sampler's own within-caption diversity, against plain's
+        report["sampler_diversity"] = sampler_diversity(model, config, tokens, sampler, seed)
 
     # Retrieval (docs/model.md §13): rank each query's true image among it and its nearest
     # neighbours by log p(x|y) - log p(x|ybar), ybar the mean training word state.
@@ -363,6 +385,11 @@ def markdown(r: dict) -> str:
     lines += [f"| SSI ({r['ssi']['samples']} samples x {r['ssi']['captions']} captions) | "
               f"{r['ssi']['mean']:.3f} ± {r['ssi']['std']:.3f} |",
               f"| sample diversity (mean SSIM between samples) | {r['ssi']['diversity']:.3f} |"]
+    if r.get("sampler_diversity"):
+        d = r["sampler_diversity"]
+        lines += [f"| diversity of sampler {d['sampler']} ({d['samples']} samples x {d['captions']} captions): "
+                  f"mean SSIM, pixel distance vs plain | {d['sampler_ssim']:.3f} (plain {d['plain_ssim']:.3f}), "
+                  f"{d['pixel_distance_ratio']:.2f} |"]
     if "retrieval" in r:
         t = r["retrieval"]
         lines.append(f"| retrieval ({t['queries']} queries x {t['candidates']} candidates): R@1 / R@5 / R@10 / "

@@ -142,3 +142,12 @@ def test_old_override_keys_reach_the_new_fields():
     assert (config.data.coco.root, config.data.mnist.source, config.data.mnist.augment_rotation) == (
         "/data/coco", "bundled", 5.0)
     assert C.legacy_key("data.seed") == "data.seed" and C.legacy_key("model.coco_root") == "model.coco_root"
+
+
+def test_sample_section_names_a_valid_sampler_and_old_configs_draw_plain():
+    config = C.get_preset("scenes_tiny").override({"sample.sampler": "best_of_k:k=4"})
+    assert C.ExperimentConfig.from_json(config.to_json()).sample.sampler == "best_of_k:k=4"
+    with pytest.raises(T2IError, match=r"sample.sampler: unknown sampler 'greedy'"):
+        C.get_preset("tiny").override({"sample.sampler": "greedy"})
+    old = {k: v for k, v in C.get_preset("tiny").to_dict().items() if k != "sample"}
+    assert C.ExperimentConfig.from_dict(old).sample.sampler == "plain"

@@ -180,6 +180,13 @@ def test_bad_sampler_names_and_parameters_are_one_line_errors(text, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_resolve_falls_back_to_the_run_default():
+    assert str(samplers.resolve(None, default="best_of_k:k=4")) == "best_of_k:k=4"
+    assert str(samplers.resolve("plain", default="best_of_k:k=4")) == "plain"
+    assert str(samplers.resolve(None, 2.0, default="best_of_k:k=4")) == "guided:g=2"  # --guidance G names one
+    assert str(samplers.resolve()) == "plain"
+
+
 def test_sampler_names_round_trip():
     for text in ("plain", "guided:g=2", "contrastive:g=2", "contrastive:g=1.5,negatives=nearest",
                  "contrastive:g=2,project=1", "best_of_k:k=8", "rejection:k=16"):

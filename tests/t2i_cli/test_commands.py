@@ -66,6 +66,26 @@ def test_generate_with_a_named_sampler(run_dir, tmp_path, capsys):
     assert np.load(contrast)["images"].shape == np.load(plain)["images"].shape
 
 
+def test_a_run_draws_with_its_own_sampler_unless_told_otherwise(run_dir, tmp_path, capsys):
+    """sample.sampler in the run's config.json is generate's default; --sampler overrides it."""
+    import json
+
+    own = copy_run(run_dir, tmp_path / "own")
+    config = json.loads((own / "config.json").read_text())
+    config["sample"] = {"sampler": "contrastive:g=3"}
+    (own / "config.json").write_text(json.dumps(config))
+    got = {}
+    for name, run, flags in (("default", own, []), ("named", run_dir, ["--sampler", "contrastive:g=3"]),
+                             ("plain", own, ["--sampler", "plain"]), ("paper", run_dir, [])):
+        out = tmp_path / f"{name}.npz"
+        assert main(["generate", "--run", str(run), CAPTION, "-o", str(out), *flags]) == 0
+        got[name] = np.load(out)
+    assert {k: str(v["sampler"]) for k, v in got.items()} == {
+        "default": "contrastive:g=3", "named": "contrastive:g=3", "plain": "plain", "paper": "plain"}
+    np.testing.assert_array_equal(got["default"]["images"], got["named"]["images"])
+    np.testing.assert_array_equal(got["plain"]["images"], got["paper"]["images"])
+
+
 def test_unknown_words_are_read_as_unk_with_a_warning(run_dir, tmp_path, capsys):
     assert main(["generate", "--run", str(run_dir), "the digit 7 is beside a zebra .",
                  "-o", str(tmp_path / "u.png"), "--samples", "1"]) == 0

@@ -166,3 +166,31 @@ def test_composition_probe_against_known_answers():
     expected_held = np.mean([means[c] for c in held_captions])
     assert half["diversity"]["seen"] == pytest.approx(expected_seen, rel=1e-5)
     assert half["diversity"]["held_out"] == pytest.approx(expected_held, rel=1e-5)
+
+
+def test_sampler_diversity_against_plain_computed_here():
+    """best_of_k:k=1 is plain sampling: the same SSIM and pixel distance, ratio 1; the
+    distance recomputed here from `generate`'s images for the same seeds."""
+    import dataclasses
+
+    from t2i import config as C
+    from t2i import samplers
+    from t2i.model import AlignDRAW
+    from t2i.text import CaptionTokenizer
+    from training.evaluate import sampler_diversity
+
+    cfg = C.get_preset("tiny")
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init_stddev=0.3))
+    model = AlignDRAW.from_config_dataclass(cfg, seed=3)
+    tokens = CaptionTokenizer(cfg.text).encode(["the digit 3 is at the top left of the image .",
+                                                "the digit 1 is on the left of the digit 7 ."])
+    model.generate(tokens[:1], [0])
+    model.initial_canvas.assign(np.zeros(model.initial_canvas.shape, "float32"))  # mid-grey: images vary
+    got = sampler_diversity(model, cfg, tokens, samplers.Sampler.parse("best_of_k:k=1"), seed=5,
+                            captions=2, samples=3)
+    images = model.generate(np.repeat(tokens, 3, axis=0), 5 + np.tile(np.arange(3), 2))["images"]
+    images = images.astype(np.float64).reshape(2, 3, -1)
+    want = np.mean([np.abs(images[c, i] - images[c, j]).mean() for c in range(2) for i, j in ((0, 1), (0, 2), (1, 2))])
+    assert got["plain_pixel_distance"] == pytest.approx(want, rel=1e-6) and want > 0
+    assert got["sampler_ssim"] == got["plain_ssim"] and got["pixel_distance_ratio"] == 1.0
+    assert (got["captions"], got["samples"], got["sampler"]) == (2, 3, "best_of_k:k=1")
