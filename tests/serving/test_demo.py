@@ -71,6 +71,22 @@ def test_run_draws_what_the_model_draws(local):
     assert f"{steps} drawing steps" in result.message and "temperature 0.7" in result.message
 
 
+def test_a_shipped_model_draws_with_its_own_sampler():
+    """The scenes model's config names best-of-4 (`sample.sampler`): the demo draws with it."""
+    from t2i import samplers
+    from t2i.text import CaptionTokenizer
+
+    backend = demo_lib.LocalModel("pretrained:scenes_32")
+    assert backend.config.sample.sampler == "best_of_k:k=4"
+    captions = ["a green bus parked in a parking lot"] * 2
+    got = backend.generate(captions, [0, 1], 1.0)
+    tokens = CaptionTokenizer(backend.config.text).encode(captions)
+    want = samplers.best_of_k(backend.model, tokens, [0, 1], 4, samplers.interchangeable_for(backend.config),
+                              trace=True)
+    np.testing.assert_array_equal(got["images"], visualize.to_uint8(want["images"]))
+    np.testing.assert_array_equal(got["canvases"], visualize.to_uint8(want["canvases"]))
+
+
 def test_examples_are_seen_and_held_out_compositions(local):
     from t2i.data import mnist_captions as mcap
 
