@@ -7,7 +7,8 @@ per attribute:
 * fidelity: the share read as the caption names it (`training.scenes_eval`);
 * chance: the same images read against the captions of other images (a fixed
   permutation), which says how much of a figure any image would get;
-* the real renders of the same captions (the classifier's ceiling);
+* the real renders of the same captions (the classifier's ceiling), sharp and
+  blurred by a Gaussian of 1 and 2 pixels (`t2i.scene_classifier.gaussian_blur`);
 
 and the object fidelity of each of the 32 objects. A reading far above chance means
 the classifier finds in the samples what their captions say, not what every sample
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
     from t2i import samplers
     from t2i.data.scenes.art import CONCEPT_NAMES
     from t2i.data.scenes.sampler import SceneSampler
-    from t2i.scene_classifier import load_classifier
+    from t2i.scene_classifier import gaussian_blur, load_classifier
     from t2i.text import CaptionTokenizer
     from training.scenes_eval import ATTRIBUTES, attribute_fidelity, named_targets
 
@@ -59,7 +60,9 @@ def main(argv=None) -> int:
 
     rows = {}
     for name, imgs, caps in (("fidelity", images, captions), ("chance", images, shuffled),
-                             ("real renders", real, captions)):
+                             ("real renders", real, captions),
+                             ("real renders, 1 px blur", gaussian_blur(real, 1.0), captions),
+                             ("real renders, 2 px blur", gaussian_blur(real, 2.0), captions)):
         right, per = attribute_fidelity(classifier, imgs, caps)
         rows[name] = {"all named": float(right.mean()), **per}
     targets, _ = named_targets(captions)
