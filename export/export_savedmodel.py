@@ -215,6 +215,15 @@ def warmup_requests(model_name: str, captions: list[str]) -> list[bytes]:
     return records
 
 
+def sampler_note(config, label: str) -> str | None:
+    """The note `t2i export` prints for a run whose own sampler (`sample.sampler`) is not
+    the plain one its signatures draw with; None for a plain run."""
+    if config.sample.sampler == "plain":
+        return None
+    return (f"t2i: note: {label} draws with sampler {config.sample.sampler} in t2i generate, evaluate "
+            "and the demo; the exported signatures draw with plain sampling (the paper's)")
+
+
 def export_model(run_dir, out, version: int | None = None, checkpoint: str = "last",
                  model_name: str = "t2i") -> Path:
     """Exports a trained run (None: the shipped model) to `<out>/<version>/`; returns that path."""
@@ -223,10 +232,9 @@ def export_model(run_dir, out, version: int | None = None, checkpoint: str = "la
 
     run_dir = run_lib.resolve_run(run_dir)
     config, model = run_lib.load_model(run_dir, checkpoint)
-    if config.sample.sampler != "plain":
-        print(f"t2i: note: {run_lib.run_label(run_dir)} draws with sampler {config.sample.sampler} in "
-              "t2i generate, evaluate and the demo; the exported signatures draw with plain sampling "
-              "(the paper's)", file=sys.stderr)
+    note = sampler_note(config, run_lib.run_label(run_dir))
+    if note:
+        print(note, file=sys.stderr)
     sharpener = sharpen.load_run_sharpener(run_dir, model) if sharpen.has_sharpener(run_dir) else None
     return export_loaded(config, model, out, version=version, model_name=model_name, sharpener=sharpener)
 

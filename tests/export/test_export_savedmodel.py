@@ -80,6 +80,14 @@ def test_layout_assets_and_warmup(exported):
     assert sent == warmup_captions(config)
 
 
+def test_a_run_with_its_own_sampler_is_exported_with_a_note():
+    from export.export_savedmodel import sampler_note
+
+    assert sampler_note(C.tiny(), "runs/x") is None
+    note = sampler_note(C.scenes_tiny().override({"sample.sampler": "best_of_k:k=4"}), "runs/x")
+    assert note.startswith("t2i: note: runs/x draws with sampler best_of_k:k=4") and "plain" in note
+
+
 def test_warmup_captions_come_from_the_run_not_from_mnist():
     coco = C.coco_32().override({"text.vocabulary": ("a", "cat", "on", "mat"), "text.max_caption_length": 6})
     assert warmup_captions(coco) == ["a cat on mat a cat"]
