@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     from t2i import samplers
     from t2i.data.scenes.art import CONCEPT_NAMES
     from t2i.data.scenes.sampler import SceneSampler
-    from t2i.scene_classifier import gaussian_blur, load_classifier
+    from t2i.scene_classifier import gaussian_blur, load_classifier, read_attributes
     from t2i.text import CaptionTokenizer
     from training.scenes_eval import ATTRIBUTES, attribute_fidelity, named_targets
 
@@ -66,9 +66,6 @@ def main(argv=None) -> int:
         right, per = attribute_fidelity(classifier, imgs, caps)
         rows[name] = {"all named": float(right.mean()), **per}
     targets, _ = named_targets(captions)
-    obj_right, _ = attribute_fidelity(classifier, images, captions)
-    from t2i.scene_classifier import read_attributes
-
     read = read_attributes(classifier, images)
     per_object = {CONCEPT_NAMES[k]: float(np.mean(read["object"][targets["object"] == k] == k))
                   for k in range(len(CONCEPT_NAMES)) if (targets["object"] == k).any()}

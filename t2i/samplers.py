@@ -192,8 +192,6 @@ def swap_groups(interchangeable) -> list[SwapGroup]:
     """`interchangeable` as a list of `SwapGroup`s: token ids (one group) or groups."""
     if interchangeable is None:
         return []
-    if isinstance(interchangeable, SwapGroup):
-        return [interchangeable]
     items = list(interchangeable)
     if items and all(isinstance(g, SwapGroup) for g in items):
         return items
