@@ -136,17 +136,15 @@ def resolve(sampler=None, guidance: float = 1.0, default="plain") -> Sampler:
     return sampler
 
 
-def interchangeable_for(config):
-    """The words same-layout negatives swap for a run's dataset, as token ids: the ten
-    digits of MNIST with captions (one array), the colour and noun `SwapGroup`s of
-    scenes; None where none are defined (COCO)."""
-    entry = catalog.dataset_of(config)
-    groups = entry.load("swap_groups")
-    if groups:
-        return [SwapGroup(interchangeable_ids(config.text, g.words),
-                          interchangeable_ids(config.text, g.before) if g.before else None) for g in groups]
-    words = entry.interchangeable_words
-    return interchangeable_ids(config.text, list(words)) if words else None
+def interchangeable_for(config) -> "list[SwapGroup] | None":
+    """The words same-layout negatives swap for a run's dataset, as `SwapGroup`s of token
+    ids: the ten digits of MNIST with captions, the colours and nouns of scenes; None
+    where none are defined (COCO)."""
+    groups = catalog.dataset_of(config).load("swap_groups")
+    if not groups:
+        return None
+    return [SwapGroup(interchangeable_ids(config.text, g.words),
+                      interchangeable_ids(config.text, g.before) if g.before else None) for g in groups]
 
 
 def reader_for(config) -> "DigitReader | None":

@@ -57,11 +57,9 @@ class DatasetEntry:
             held-out composition; "" for none.
         seen_examples: "module:function", config -> captions of compositions
             seen in training, for the demo and figures; "" for none.
-        interchangeable_words: words that same-layout contrastive negatives
-            swap (`t2i.samplers`: the ten digits); () for none.
-        swap_groups: "module:attribute", a tuple of `WordGroup`s, for a dataset
-            whose negatives swap several kinds of word, each only with its own
-            kind (scenes: colours, nouns); "" to use `interchangeable_words`.
+        swap_groups: "module:attribute", a tuple of `WordGroup`s: the words that
+            same-layout negatives (`t2i.samplers`) swap, each only within its own
+            group (MNIST: the ten digits; scenes: colours, nouns); "" for none.
         reader: "module:class" built with `config.text` that reads the words a
             caption names back from an image with the model (`rejection`
             sampling); "" for none.
@@ -77,7 +75,6 @@ class DatasetEntry:
     pipelines: str = ""
     held_out_captions: str = ""
     seen_examples: str = ""
-    interchangeable_words: tuple[str, ...] = ()
     swap_groups: str = ""
     reader: str = ""
 
@@ -106,7 +103,7 @@ DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (
         prepare="t2i.data.arrays:prepare_mnist_captions",
         held_out_captions="t2i.data.mnist_captions:held_out_captions",
         seen_examples="t2i.data.mnist_captions:seen_examples",
-        interchangeable_words=DIGITS, reader="t2i.samplers:DigitReader"),
+        swap_groups="t2i.data.mnist_captions:SWAP_GROUPS", reader="t2i.samplers:DigitReader"),
     DatasetEntry(
         name="scenes", image_shape=(32, 32, 3), presets=("scenes_32", "scenes_tiny"),
         prepare="t2i.data.scenes.dataset:prepare_scenes",

@@ -47,12 +47,15 @@ from typing import Iterable
 
 import numpy as np
 
+from t2i.data.catalog import DIGITS, WordGroup
 from t2i.errors import T2IError
 
 CANVAS_SIZE = 60
 DIGIT_SIZE = 28
 NUM_TYPES = 8
 CAPTION_LENGTH = 12
+# Same-layout negatives (`t2i.samplers`) swap a caption's digits for each other digit.
+SWAP_GROUPS = (WordGroup(DIGITS),)
 
 PAIR_RELATIONS = ("left", "above")
 CORNERS = ("top left", "top right", "bottom left", "bottom right")

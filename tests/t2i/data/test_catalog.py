@@ -62,6 +62,9 @@ def prepare_digits_small(config):
     return "prepared"
 
 
+SWAP_17 = (catalog.WordGroup(("1", "7")),)
+
+
 def test_a_new_dataset_is_one_entry(monkeypatch):
     """Config validation, example captions, the pipelines and the samplers' words follow the
     entry alone: no consumer names the dataset."""
@@ -73,12 +76,13 @@ def test_a_new_dataset_is_one_entry(monkeypatch):
         name="digits_small", image_shape=(60, 60, 1), presets=("tiny",), words=("7",),
         min_caption_tokens=12, prepare=f"{__name__}:prepare_digits_small",
         held_out_captions="t2i.data.mnist_captions:held_out_captions",
-        seen_examples="t2i.data.mnist_captions:seen_examples", interchangeable_words=("1", "7"))
+        seen_examples="t2i.data.mnist_captions:seen_examples", swap_groups=f"{__name__}:SWAP_17")
     monkeypatch.setitem(catalog.DATASETS, "digits_small", entry)
     config = C.tiny().override({"data.dataset": "digits_small", "data.held_out": ("7 left of 1",)})
     assert catalog.held_out_captions(config) == ["the digit 7 is on the left of the digit 1 ."]
     assert arrays.prepare(config) == "prepared" and made == [config]
-    assert samplers.interchangeable_for(config).tolist() == [config.text.vocabulary.index(w) + 2 for w in ("1", "7")]
+    (group,) = samplers.interchangeable_for(config)
+    assert group.ids.tolist() == [config.text.vocabulary.index(w) + 2 for w in ("1", "7")] and group.before is None
     assert samplers.reader_for(config) is None
     with pytest.raises(T2IError, match=r"digits_small images are 60x60x1: .*\(presets tiny\)"):
         config.override({"model.channels": 3})
