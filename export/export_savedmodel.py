@@ -15,6 +15,8 @@ batch-major with a dynamic batch dimension:
   `images`, `alignments`: as `serving_default` with the prior's noise scaled
   by the temperature (`AlignDRAW.generate`); temperature 1 gives exactly the
   `serving_default` image, 0 the image of the prior means.
+* `plain`: the inputs and outputs of `serving_default`, always drawn with the paper's
+  plain sampler.
 * `score`: `captions` (string [B]), `images` (uint8 [B, H, W, C]) ->
   `bound` (float32 [B]): the single-sample variational lower bound on
   log p(image | caption) in nats, with fixed noise (seed 0), so the same
@@ -31,10 +33,13 @@ same as `AlignDRAW.generate` for that seed. Invalid UTF-8, empty captions and
 captions longer than the model takes fail with INVALID_ARGUMENT and a message
 naming the problem.
 
-Every signature draws with the paper's plain sampler. A run whose `sample.sampler`
-is another (`t2i.samplers`, e.g. best-of-K, which draws K candidates and scores
-each against other captions) is exported with a note saying so: that sampler runs
-in `t2i generate`, `t2i evaluate` and the demo.
+`serving_default`, `trace`, `sample` and `sharpened` draw with the run's own sampler
+(`sample.sampler`) where the graph has it: plain sampling (the paper's) or best-of-K
+(`export.graph_samplers`: K candidates, each scored against captions naming another
+word of its swap groups), so they give `t2i generate`'s image for a caption and seed;
+`plain` always draws the paper's way. A run whose sampler the graph lacks (contrastive
+guidance, rejection by the digit reader) is exported with plain sampling and a note
+saying so: that sampler runs in `t2i generate`, `t2i evaluate` and the demo.
 
 The export carries `assets/t2i_config.json` (the run's frozen config),
 `assets/vocabulary.txt`, `assets/held_out.txt`, `assets/sharpen_config.json`
@@ -77,6 +82,8 @@ def build_archive(config, model, sharpener=None):
     import keras
     import tensorflow as tf
 
+    from export import graph_samplers
+    from t2i.samplers import interchangeable_for
     from t2i.text import CaptionTokenizer
 
     tokenizer = CaptionTokenizer(config.text)
@@ -105,9 +112,7 @@ def build_archive(config, model, sharpener=None):
             return tf.identity(tokenizer.ids(words))
 
     def noise_of(seeds):
-        return tf.map_fn(
-            lambda s: tf.random.stateless_normal((steps, latent), seed=tf.stack([s, tf.zeros_like(s)])),
-            seeds, fn_output_signature=tf.TensorSpec((steps, latent), tf.float32))
+        return graph_samplers.seed_noise(seeds, (steps, latent))
 
     def check_batch(captions, other, name):
         return tf.debugging.assert_equal(
@@ -117,18 +122,29 @@ def build_archive(config, model, sharpener=None):
     def to_uint8(x):
         return tf.cast(tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0), tf.uint8)
 
-    def generate(captions, seed, trace, temperature=None):
+    k = graph_sampler_k(config)
+    groups = interchangeable_for(config) if k else None
+
+    def draw(tokens, seed, trace=False, temperature=None, plain=False):
+        """The run's sampler (plain unless `graph_sampler_k`), images in [0, 1]."""
+        if k and not plain:
+            return graph_samplers.best_of_k(model, tokens, seed, k, groups, temperature=temperature, trace=trace)
+        noise = noise_of(seed)
+        if temperature is not None:
+            noise = noise * tf.reshape(temperature, (-1, 1, 1))
+        return model.sample(tokens, noise, trace=trace)
+
+    def generate(captions, seed, trace, temperature=None, plain=False):
         with tf.control_dependencies([check_batch(captions, seed, "seed")]):
             tokens = tokens_of(captions)
-        noise = noise_of(seed)
         if temperature is not None:
             checks = [check_batch(captions, temperature, "temperature"),
                       tf.debugging.Assert(
                           tf.reduce_all(tf.logical_and(tf.math.is_finite(temperature), temperature >= 0.0)),
                           ["t2i: temperature must be a finite number >= 0; got", temperature], summarize=8)]
             with tf.control_dependencies(checks):
-                noise = noise * tf.reshape(temperature, (-1, 1, 1))
-        out = model.sample(tokens, noise, trace=trace)
+                temperature = tf.identity(temperature)
+        out = draw(tokens, seed, trace=trace, temperature=temperature, plain=plain)
         result = {"images": to_uint8(out["images"]), "alignments": out["alignments"]}
         if trace:
             result["canvases"] = to_uint8(out["canvases"])
@@ -136,6 +152,9 @@ def build_archive(config, model, sharpener=None):
 
     def serve(captions, seed):
         return generate(captions, seed, trace=False)
+
+    def serve_plain(captions, seed):
+        return generate(captions, seed, trace=False, plain=True)
 
     def trace(captions, seed):
         return generate(captions, seed, trace=True)
@@ -162,6 +181,7 @@ def build_archive(config, model, sharpener=None):
     archive.add_endpoint(contract.TRACE_SIGNATURE, trace, input_signature=[captions_spec, seed_spec])
     archive.add_endpoint(contract.SAMPLE_SIGNATURE, sample, input_signature=[
         captions_spec, seed_spec, tf.TensorSpec([None], tf.float32, name="temperature")])
+    archive.add_endpoint(contract.PLAIN_SIGNATURE, serve_plain, input_signature=[captions_spec, seed_spec])
     archive.add_endpoint(contract.SCORE_SIGNATURE, score, input_signature=[captions_spec, images_spec])
     if sharpener is not None:  # --- `sharpened`: the sample, then the sharpener (t2i.sharpen) ---
         from t2i.sharpen import caption_vector
@@ -169,7 +189,7 @@ def build_archive(config, model, sharpener=None):
         def sharpened(captions, seed):
             with tf.control_dependencies([check_batch(captions, seed, "seed")]):
                 tokens = tokens_of(captions)
-            out = model.sample(tokens, noise_of(seed))
+            out = draw(tokens, seed)
             sharp = sharpener({"blurry": out["images"], "caption": caption_vector(model, tokens)})["sharp"]
             return {"images": to_uint8(sharp), "alignments": out["alignments"]}
 
@@ -215,12 +235,29 @@ def warmup_requests(model_name: str, captions: list[str]) -> list[bytes]:
     return records
 
 
+def graph_sampler_k(config) -> int:
+    """K when the run's own sampler (`sample.sampler`) is best-of-K with K > 1 and its
+    dataset has swap groups, which the exported graph draws (`export.graph_samplers`);
+    0 when its signatures draw with plain sampling."""
+    from t2i.samplers import Sampler, interchangeable_for
+
+    sampler = Sampler.parse(config.sample.sampler)
+    if sampler.name != "best_of_k" or sampler.is_plain or not interchangeable_for(config):
+        return 0
+    return sampler.k
+
+
 def sampler_note(config, label: str) -> str | None:
     """The note `t2i export` prints for a run whose own sampler (`sample.sampler`) is not
-    the plain one its signatures draw with; None for a plain run."""
-    if config.sample.sampler == "plain":
+    plain; None for a plain run."""
+    sampler = config.sample.sampler
+    if sampler == "plain":
         return None
-    return (f"t2i: note: {label} draws with sampler {config.sample.sampler} in t2i generate, evaluate "
+    if graph_sampler_k(config):
+        return (f"t2i: note: {label} draws with sampler {sampler}; so do the exported serving_default, "
+                "trace, sample and sharpened signatures, and the plain signature draws with plain "
+                "sampling (the paper's)")
+    return (f"t2i: note: {label} draws with sampler {sampler} in t2i generate, evaluate "
             "and the demo; the exported signatures draw with plain sampling (the paper's)")
 
 

@@ -9,6 +9,7 @@ names from here, since neither application may import the other.
 DEFAULT_SIGNATURE = "serving_default"  # captions, seed -> images, alignments
 TRACE_SIGNATURE = "trace"              # ... and the canvas after every step
 SAMPLE_SIGNATURE = "sample"            # captions, seed, temperature -> images, alignments
+PLAIN_SIGNATURE = "plain"              # as serving_default, always the paper's plain sampler
 SCORE_SIGNATURE = "score"              # captions, images -> the lower bound
 SHARPENED_SIGNATURE = "sharpened"      # runs with a sharpener only
 

@@ -81,11 +81,21 @@ def test_layout_assets_and_warmup(exported):
 
 
 def test_a_run_with_its_own_sampler_is_exported_with_a_note():
-    from export.export_savedmodel import sampler_note
+    """Best-of-K is drawn in the graph (tests/training/test_train_scenes.py serves it); the
+    other samplers are noted."""
+    from export.export_savedmodel import graph_sampler_k, sampler_note
 
     assert sampler_note(C.tiny(), "runs/x") is None
+    assert graph_sampler_k(C.scenes_tiny().override({"sample.sampler": "best_of_k:k=4"})) == 4
+    assert graph_sampler_k(C.tiny().override({"sample.sampler": "best_of_k:k=2"})) == 2  # the digits
+    assert graph_sampler_k(C.tiny().override({"sample.sampler": "best_of_k:k=1"})) == 0  # plain
+    coco = C.coco_32().override({"text.vocabulary": ("a", "cat"), "sample.sampler": "best_of_k:k=4"})
+    assert graph_sampler_k(coco) == 0  # no swap groups
     note = sampler_note(C.scenes_tiny().override({"sample.sampler": "best_of_k:k=4"}), "runs/x")
-    assert note.startswith("t2i: note: runs/x draws with sampler best_of_k:k=4") and "plain" in note
+    assert note.startswith("t2i: note: runs/x draws with sampler best_of_k:k=4; so do the exported serving_default")
+    note = sampler_note(C.scenes_tiny().override({"sample.sampler": "contrastive:g=2"}), "runs/x")
+    assert note.startswith("t2i: note: runs/x draws with sampler contrastive:g=2 in t2i generate")
+    assert "signatures draw with plain sampling" in note
 
 
 def test_warmup_captions_come_from_the_run_not_from_mnist():
@@ -115,9 +125,11 @@ def test_signatures_names_dtypes_and_batch_major_shapes(exported):
     assert spec(sigs["sample"].inputs) == {"captions": ("string", [-1]), "seed": ("int64", [-1]),
                                            "temperature": ("float32", [-1])}
     assert spec(sigs["sample"].outputs) == spec(sigs["serving_default"].outputs)
+    assert spec(sigs["plain"].inputs) == spec(sigs["serving_default"].inputs)
+    assert spec(sigs["plain"].outputs) == spec(sigs["serving_default"].outputs)
     assert spec(sigs["score"].inputs) == {"captions": ("string", [-1]), "images": ("uint8", [-1, 60, 60, 1])}
     assert spec(sigs["score"].outputs) == {"bound": ("float32", [-1])}
-    for sig in ("serving_default", "trace", "sample", "score"):
+    for sig in ("serving_default", "trace", "sample", "plain", "score"):
         assert sigs[sig].method_name == "tensorflow/serving/predict"
 
 
@@ -184,6 +196,8 @@ def test_seed_determinism_batch_independence_and_score(exported, loaded):
     batch = serve(captions=tf.constant(CAPTIONS), seed=tf.constant([1, 2, 3], tf.int64))["images"].numpy()
     alone = serve(captions=tf.constant(CAPTIONS[1:2]), seed=tf.constant([2], tf.int64))["images"].numpy()
     assert np.abs(batch[1].astype(int) - alone[0].astype(int)).max() <= 1
+    plain = loaded.signatures["plain"](captions=tf.constant(CAPTIONS), seed=tf.constant([1, 2, 3], tf.int64))
+    np.testing.assert_array_equal(plain["images"].numpy(), batch)  # the run's sampler is plain
     other = serve(captions=tf.constant(CAPTIONS), seed=tf.constant([4, 5, 6], tf.int64))["images"].numpy()
     assert not np.array_equal(batch, other)
     trace = loaded.signatures["trace"](captions=tf.constant(CAPTIONS), seed=tf.constant([1, 2, 3], tf.int64))

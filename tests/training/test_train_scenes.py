@@ -64,11 +64,44 @@ def _free_port():
 
 
 def test_tiny_scenes_model_trains_exports_and_serves(tmp_path):
-    cfg = C.scenes_tiny().override(TINY)
+    """With best-of-3 as the run's sampler: the served image is `t2i generate`'s, and the
+    `plain` signature draws plain sampling's, in process and through the server."""
+    import tensorflow as tf
+
+    from t2i import run as run_lib
+    from t2i import samplers
+    from t2i.text import CaptionTokenizer
+
+    cfg = C.scenes_tiny().override({**TINY, "sample.sampler": "best_of_k:k=3"})
     run_dir = tmp_path / "run"
     train(finalize_config(cfg, run_dir, resume=False), run_dir, verbose=0)
     base = tmp_path / "models" / "t2i"
     assert export_model(run_dir, base).name == "1"
+    captions = ["a stop sign flying in blue skies", "two red buses parked in a parking lot",
+                "a yellow umbrella on a road"] * 2
+    seeds = [1, 2, 3, 4, 5, 6]
+    config, model = run_lib.load_model(run_dir)
+    tokens = CaptionTokenizer(config.text).encode(captions)
+
+    def uint8(images):
+        return np.round(np.clip(images, 0, 1) * 255).astype(int)
+
+    best = samplers.best_of_k(model, tokens, seeds, 3, samplers.interchangeable_for(config))
+    np.testing.assert_array_equal(samplers.generate(model, config, tokens, seeds, config.sample.sampler)["images"],
+                                  best["images"])  # what t2i generate draws for this run
+    plain = samplers.generate(model, config, tokens, seeds, "plain")
+    # (This barely trained model's candidates differ by less than a level of uint8;
+    # tests/export/test_graph_samplers.py tells them apart on a model whose images differ.)
+    loaded = tf.saved_model.load(str(base / "1"))
+    inputs = {"captions": tf.constant(captions), "seed": tf.constant(seeds, tf.int64)}
+    served = loaded.signatures["serving_default"](**inputs)
+    np.testing.assert_allclose(served["alignments"].numpy(), best["alignments"], atol=1e-5)
+    assert np.abs(served["images"].numpy().astype(int) - uint8(best["images"])).max() <= 1  # rounding
+    served_plain = loaded.signatures["plain"](**inputs)
+    np.testing.assert_allclose(served_plain["alignments"].numpy(), plain["alignments"], atol=1e-5)
+    assert np.abs(served_plain["images"].numpy().astype(int) - uint8(plain["images"])).max() <= 1
+    served = served["images"].numpy()[:3]
+    del loaded
     port, rest_port = _free_port(), _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "t2i_cli", "serve", "--port", str(port), "--model_name", "t2i",
@@ -78,10 +111,10 @@ def test_tiny_scenes_model_trains_exports_and_serves(tmp_path):
     try:
         rest = f"http://127.0.0.1:{rest_port}"
         assert client.wait_until_available(f"127.0.0.1:{port}", "t2i", timeout_s=240) == 1
-        captions = ["a stop sign flying in blue skies", "two red buses parked in a parking lot"]
-        out = client.rest_predict(rest, captions, seeds=[1, 2], model_name="t2i")
-        assert out["images"].dtype == np.uint8 and out["images"].shape == (2, 32, 32, 3)
-        again = client.rest_predict(rest, captions, seeds=[1, 2], model_name="t2i")
+        out = client.rest_predict(rest, captions[:3], seeds=seeds[:3], model_name="t2i")
+        assert out["images"].dtype == np.uint8 and out["images"].shape == (3, 32, 32, 3)
+        np.testing.assert_array_equal(out["images"], served)
+        again = client.rest_predict(rest, captions[:3], seeds=seeds[:3], model_name="t2i")
         np.testing.assert_array_equal(again["images"], out["images"])
     finally:
         server.terminate()
