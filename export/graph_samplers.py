@@ -22,14 +22,13 @@ import numpy as np
 import tensorflow as tf
 
 from t2i.samplers import SCORE_STREAM
-
-# Keras folds an integer seed s into [s mod (2^31 - 2), stream] (`t2i.seed_noise`).
-_INT32_SEED_MODULUS = 2 ** 31 - 2
+from t2i.seed_noise import INT32_SEED_MODULUS
 
 
 def seed_noise(seeds, shape, stream: int = 0):
-    """float32 [B, *shape]: row i from seeds[i] and `stream` alone, as `t2i.seed_noise`."""
-    folded = tf.cast(tf.math.floormod(tf.cast(seeds, tf.int64), _INT32_SEED_MODULUS), tf.int32)
+    """float32 [B, *shape]: row i from seeds[i] and `stream` alone, as `t2i.seed_noise`
+    draws it (Keras' seed [s mod (2^31 - 2), stream])."""
+    folded = tf.cast(tf.math.floormod(tf.cast(seeds, tf.int64), INT32_SEED_MODULUS), tf.int32)
     return tf.map_fn(lambda s: tf.random.stateless_normal(shape, seed=tf.stack([s, tf.constant(stream)])),
                      folded, fn_output_signature=tf.TensorSpec(shape, tf.float32))
 

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
-_INT32_SEED_MODULUS = 2 ** 31 - 2
+INT32_SEED_MODULUS = 2 ** 31 - 2
 _TF_FUNCTIONS: dict = {}
 
 
@@ -52,7 +52,7 @@ def _tf_draw(shape):
                 seeds, fn_output_signature=tf.TensorSpec(shape, tf.float32), parallel_iterations=512)
 
         def fn(seeds, stream=0):
-            folded = np.mod(np.asarray(seeds, np.int64), np.int64(_INT32_SEED_MODULUS)).astype(np.int32)
+            folded = np.mod(np.asarray(seeds, np.int64), np.int64(INT32_SEED_MODULUS)).astype(np.int32)
             return draw(tf.constant(folded), tf.constant(int(stream), tf.int32)).numpy()
 
         _TF_FUNCTIONS[shape] = fn
