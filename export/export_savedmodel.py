@@ -78,7 +78,7 @@ def existing_versions(base) -> list[int]:
 
 
 def build_archive(config, model, sharpener=None):
-    """A `keras.export.ExportArchive` with t2i's four signatures (five with a `Sharpener`)."""
+    """A `keras.export.ExportArchive` with t2i's five signatures (six with a `Sharpener`)."""
     import keras
     import tensorflow as tf
 
