@@ -65,13 +65,15 @@ def same_layout_negatives(tokens, groups):
 
 def lower_bounds(model, images, tokens, noise, chunk: int = 256):
     """float64 [N]: B(images_i | tokens_i) with `noise`, as `AlignDRAW.lower_bound`, computed
-    `chunk` rows at a time (the rows past N repeat row 0 and are dropped)."""
+    in ceil(N / chunk) equal parts of at most `chunk` rows (the few rows that round the
+    last part up repeat row 0 and are dropped)."""
     n = tf.shape(tokens)[0]
-    rows = tf.concat([tf.range(n), tf.zeros([tf.math.floormod(-n, chunk)], tf.int32)], 0)
+    parts = tf.maximum((n + chunk - 1) // chunk, 1)
+    size = (n + parts - 1) // parts
+    rows = tf.concat([tf.range(n), tf.zeros([parts * size - n], tf.int32)], 0)
 
-    def chunks(x):
-        x = tf.gather(x, rows)
-        return tf.reshape(x, tf.concat([[-1, chunk], tf.shape(x)[1:]], 0))
+    def split(x):
+        return tf.reshape(tf.gather(x, rows), tf.concat([[parts, size], tf.shape(x)[1:]], 0))
 
     def bound(part):
         x, y, e = part
@@ -79,8 +81,8 @@ def lower_bounds(model, images, tokens, noise, chunk: int = 256):
         return -(tf.cast(out["reconstruction"], tf.float64)
                  + tf.reduce_sum(tf.cast(out["kl"], tf.float64), -1))
 
-    out = tf.map_fn(bound, (chunks(images), chunks(tokens), chunks(noise)),
-                    fn_output_signature=tf.TensorSpec([chunk], tf.float64))
+    out = tf.map_fn(bound, (split(images), split(tokens), split(noise)),
+                    fn_output_signature=tf.TensorSpec([None], tf.float64))
     return tf.reshape(out, [-1])[:n]
 
 

@@ -72,7 +72,7 @@ def test_lower_bounds_in_chunks_are_the_models(scenes_tiny):
     noise = model.noise_for_seeds(SEEDS, stream=5)
     want = model.lower_bound(images, tokens, noise)
     got = graph_samplers.lower_bounds(model, tf.constant(images), tf.constant(tokens, tf.int64),
-                                      tf.constant(noise), chunk=3).numpy()  # 4 rows: two chunks
+                                      tf.constant(noise), chunk=3).numpy()  # 4 rows: two parts of 2
     # The same float32 operations in batches of other sizes: the reconstruction term sums
     # 32x32x3 pixel terms, whose rounding grows like sqrt(3072) ulps of the total.
     np.testing.assert_allclose(got, want, rtol=0, atol=np.sqrt(3072) * np.finfo(np.float32).eps * np.abs(want).max())
